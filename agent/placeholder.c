@@ -1,0 +1,1 @@
+int dti_agent_placeholder;

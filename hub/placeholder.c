@@ -1,0 +1,1 @@
+int dti_hub_placeholder;

@@ -1,0 +1,1 @@
+int dti_proto_placeholder;
