@@ -42,7 +42,9 @@ int crypto_verify(const uint8_t pub[CRYPTO_PUBKEY_LEN], const void *msg, size_t 
 /* One-shot SHA-256. */
 void crypto_sha256(const void *p, size_t n, uint8_t out[CRYPTO_SHA256_LEN]);
 
-/* Incremental SHA-256 (a plain value type; no allocation). */
+/* Incremental SHA-256. A plain value type the caller allocates; sha256_init allocates the
+ * EVP context inside (aborting if it cannot) and sha256_final releases it, so every init
+ * needs its final. */
 struct sha256 {
     void *md; /* EVP_MD_CTX *, owned */
 };

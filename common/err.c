@@ -79,6 +79,38 @@ int dti_errf(struct dti_err *e, int code, const char *fmt, ...)
     return code;
 }
 
+int dti_err_prefix(struct dti_err *e, int code, const char *prefix)
+{
+    if (e) {
+        char msg[sizeof(e->msg)];
+        size_t n = strlen(prefix);
+        snprintf(msg, sizeof(msg), "%s", e->msg[0] ? e->msg : dti_strerror(code));
+        if (n > sizeof(e->msg) - 3)
+            n = sizeof(e->msg) - 3;
+        memcpy(e->msg, prefix, n);
+        memcpy(e->msg + n, ": ", 2);
+        size_t left = sizeof(e->msg) - n - 3, m = strlen(msg);
+        if (m > left)
+            m = left;
+        memcpy(e->msg + n + 2, msg, m);
+        e->msg[n + 2 + m] = '\0';
+        e->code = code;
+    }
+    return code;
+}
+
+int dti_err_set(struct dti_err *e, int code, const char *fmt, ...)
+{
+    if (e) {
+        va_list ap;
+        e->code = code;
+        va_start(ap, fmt);
+        vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
 void dti_err_clear(struct dti_err *e)
 {
     if (e) {

@@ -79,6 +79,11 @@ int dti_from_reason(const char *reason);
  */
 int dti_errf(struct dti_err *e, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Put "prefix: " before e's message (e.g. a file name); returns code. NULL e is fine. */
+int dti_err_prefix(struct dti_err *e, int code, const char *prefix);
+/* Replace e's code and message outright; returns code. */
+int dti_err_set(struct dti_err *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Clear e to "no error". */
 void dti_err_clear(struct dti_err *e);
 /* The best text for e: its message if set, else dti_strerror(code). */

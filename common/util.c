@@ -89,7 +89,8 @@ int parse_u64(const char *s, uint64_t max, uint64_t *out)
 
 int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 {
-    if (!s || !*s)
+    /* strtoll skips leading space and takes '+': like parse_u64, start at a digit or '-' */
+    if (!s || !(*s == '-' ? s[1] >= '0' && s[1] <= '9' : *s >= '0' && *s <= '9'))
         return DTI_EINVAL;
     errno = 0;
     char *end;
@@ -179,31 +180,58 @@ void format_utc(uint64_t ms, char out[32])
 int mkdir_p(const char *path, unsigned mode)
 {
     char *p = xstrdup(path);
-    int r = 0;
+    size_t n = strlen(p);
+    struct stat st;
+    int r = DTI_EIO;
+    /* "a/b/" is "a/b": the last component gets mode, not 0755 */
+    while (n > 1 && p[n - 1] == '/')
+        p[--n] = '\0';
+    if (n == 0)
+        goto out;
     for (char *q = p + 1; *q; q++) {
         if (*q != '/')
             continue;
         *q = '\0';
         if (mkdir(p, 0755) < 0 && errno != EEXIST)
-            r = DTI_EIO;
-        *q = '/';
-        if (r < 0)
             goto out;
+        *q = '/';
     }
-    if (mkdir(p, (mode_t)mode) < 0 && errno != EEXIST)
-        r = DTI_EIO;
+    if (mkdir(p, (mode_t)mode) < 0 && (errno != EEXIST || stat(p, &st) < 0 || !S_ISDIR(st.st_mode)))
+        goto out;
+    r = 0;
 out:
     free(p);
     return r;
 }
 
+/* fsync the directory holding path, so that a rename into it survives a crash. */
+static int fsync_parent(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? xstrndup(path, slash == path ? 1 : (size_t)(slash - path)) : xstrdup(".");
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int r = 0;
+    /* some file systems cannot fsync a directory (EINVAL): nothing more to do there */
+    if (fd < 0 || (fsync(fd) < 0 && errno != EINVAL))
+        r = DTI_EIO;
+    if (fd >= 0)
+        close(fd);
+    free(dir);
+    return r;
+}
+
 int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode)
 {
-    char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
-    int r = DTI_EIO;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)mode);
+    /* a unique temp name (mkstemp, created 0600): a stale temp file from a crashed writer
+     * that had the same pid, or a second writer in this process, is never reused; fchmod
+     * then gives exactly mode, whatever the umask */
+    char *tmp = xasprintf("%s.tmp.XXXXXX", path);
+    int r = DTI_EIO, saved;
+    int fd = mkstemp(tmp);
     if (fd < 0)
         goto out;
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || fchmod(fd, (mode_t)mode) < 0)
+        goto fail;
     const char *p = data;
     size_t left = len;
     while (left > 0) {
@@ -225,14 +253,18 @@ int write_file_atomic(const char *path, const void *data, size_t len, unsigned m
     fd = -1;
     if (rename(tmp, path) < 0)
         goto fail;
-    r = 0;
+    r = fsync_parent(path);
     goto out;
 fail:
+    saved = errno;
     if (fd >= 0)
         close(fd);
     unlink(tmp);
+    errno = saved;
 out:
+    saved = errno; /* callers report strerror(errno) */
     free(tmp);
+    errno = saved;
     return r;
 }
 

@@ -1,1 +1,596 @@
-int main(void) { return 1; } /* replaced by the CLI */
+/*
+ * main.c - the dti-hub command line: init, units, enroll, serve, agents,
+ * revoke, values. Each command opens the hub directory, does one thing,
+ * and reports errors once, here, as "dti-hub: cannot ...: reason".
+ */
+#include "cli.h"
+#include "crypto.h"
+#include "db.h"
+#include "hlc.h"
+#include "hubdb.h"
+#include "server.h"
+#include "tlscert.h"
+#include "token.h"
+#include "util.h"
+#include "value.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define HUB_KEY "hub.key"
+#define TLS_CERT "tls.crt"
+#define TLS_KEY "tls.key"
+#define DEFAULT_LISTEN "127.0.0.1:8443"
+#define TOKEN_TTL_DAYS 30
+
+static const char *dir_opt;
+
+static const char usage_text[] =
+    "usage: dti-hub [--dir DIR] COMMAND [OPTIONS]\n"
+    "\n"
+    "  init [--listen HOST:PORT] [--url https://HOST:PORT] [--cert FILE --key FILE]\n"
+    "                              create the hub; print its certificate fingerprint\n"
+    "  units import FILE.csv       import administrative units (code,name,level,parent_code)\n"
+    "  units list [--json]         list units\n"
+    "  enroll --unit CODE [--days N]  print a one-time enrolment token\n"
+    "  serve [--listen HOST:PORT]  run the HTTPS server until SIGTERM or SIGINT\n"
+    "  agents [--json]             enrolled agents\n"
+    "  revoke AGENT_ID             refuse the agent's later batches\n"
+    "  values [--unit CODE] [--period P] [--json]\n"
+    "                              current authoritative values\n"
+    "\n"
+    "DIR defaults to $DTI_HUB_DIR, then ./hub-data.\n";
+
+static const char *hub_dir(void)
+{
+    return cli_dir(dir_opt, "DTI_HUB_DIR", "./hub-data");
+}
+
+/* Parse "HOST:PORT" (IPv4 or a name; port 0-65535). */
+static int parse_listen(const char *s, char *host, size_t hostcap, unsigned *port)
+{
+    const char *colon = strrchr(s, ':');
+    uint64_t p;
+    if (!colon || colon == s || (size_t)(colon - s) >= hostcap ||
+        parse_u64(colon + 1, 65535, &p) < 0)
+        return DTI_EINVAL;
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    *port = (unsigned)p;
+    return 0;
+}
+
+/* Options every command accepts, followed by its own. */
+#define COMMON_OPTS {"dir", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'}
+
+static int parse_opts(int argc, char **argv, const struct option *longopts,
+                      int (*on_opt)(int c, const char *arg, void *ctx), void *ctx)
+{
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+        if (c == 'd') {
+            dir_opt = optarg;
+            continue;
+        }
+        if (c == 'h') {
+            fputs(usage_text, stdout);
+            exit(0);
+        }
+        if (c == '?' || c == ':')
+            return cli_usage("%s: unknown option or missing argument '%s'", argv[0],
+                             argv[optind - 1]);
+        int r = on_opt(c, optarg, ctx);
+        if (r)
+            return r;
+    }
+    return 0;
+}
+
+static int no_opt(int c, const char *arg, void *ctx)
+{
+    return cli_usage("unexpected option");
+}
+
+struct common_args {
+    bool json;
+    const char *unit;
+    const char *period;
+    const char *listen;
+    const char *url;
+    const char *cert;
+    const char *key;
+    const char *days;
+};
+
+static int on_common(int c, const char *arg, void *ctx)
+{
+    struct common_args *a = ctx;
+    switch (c) {
+    case 'j':
+        a->json = true;
+        break;
+    case 'u':
+        a->unit = arg;
+        break;
+    case 'p':
+        a->period = arg;
+        break;
+    case 'l':
+        a->listen = arg;
+        break;
+    case 'U':
+        a->url = arg;
+        break;
+    case 'c':
+        a->cert = arg;
+        break;
+    case 'k':
+        a->key = arg;
+        break;
+    case 'D':
+        a->days = arg;
+        break;
+    default:
+        return cli_usage("unexpected option");
+    }
+    return 0;
+}
+
+static int open_hub(sqlite3 **db)
+{
+    struct dti_err e = {0};
+    int r = hubdb_open(db, hub_dir(), false, &e);
+    return r < 0 ? cli_fail(r, &e, "open the hub") : 0;
+}
+
+/* ---- init ---- */
+
+static int cmd_init(int argc, char **argv)
+{
+    static const struct option lo[] = {COMMON_OPTS,
+                                       {"listen", required_argument, NULL, 'l'},
+                                       {"url", required_argument, NULL, 'U'},
+                                       {"cert", required_argument, NULL, 'c'},
+                                       {"key", required_argument, NULL, 'k'},
+                                       {0}};
+    struct common_args a = {.listen = DEFAULT_LISTEN};
+    int r = parse_opts(argc, argv, lo, on_common, &a);
+    if (r)
+        return r;
+    if (optind != argc)
+        return cli_usage("init takes no arguments");
+    if (!!a.cert != !!a.key)
+        return cli_usage("--cert and --key go together");
+    char host[256];
+    unsigned port;
+    if (parse_listen(a.listen, host, sizeof(host), &port) < 0)
+        return cli_usage("--listen must be HOST:PORT, got '%s'", a.listen);
+    char *url = a.url ? xstrdup(a.url) : xasprintf("https://%s", a.listen);
+    if (!hub_url_valid(url)) {
+        r = cli_usage("hub address '%s' must be https://HOST:PORT", url);
+        free(url);
+        return r;
+    }
+
+    const char *dir = hub_dir();
+    struct dti_err e = {0};
+    sqlite3 *db = NULL;
+    struct signer *key = NULL;
+    char *dbpath = path_join(dir, HUBDB_FILE), *keypath = path_join(dir, HUB_KEY);
+    char *certpath = path_join(dir, TLS_CERT), *tlskeypath = path_join(dir, TLS_KEY);
+    char fp[CRYPTO_FP_HEX_LEN + 1];
+    if (access(dbpath, F_OK) == 0) {
+        r = dti_errf(&e, DTI_EEXISTS, "a hub already exists in '%s'", dir);
+        goto fail;
+    }
+    if ((r = hubdb_open(&db, dir, true, &e)) < 0)
+        goto fail;
+    if ((r = signer_generate(&key)) < 0 || (r = signer_save(key, keypath, &e)) < 0)
+        goto fail;
+    if (a.cert) {
+        char *data = NULL;
+        size_t len;
+        if ((r = tlscert_check_pair(a.cert, a.key, &e)) < 0)
+            goto fail;
+        /* copy the operator's files in, so the hub directory is self-contained */
+        if ((r = read_file_bounded(a.cert, 1 << 20, &data, &len)) < 0 ||
+            (r = write_file_atomic(certpath, data, len, 0644)) < 0) {
+            free(data);
+            dti_errf(&e, r, "cannot copy certificate '%s'", a.cert);
+            goto fail;
+        }
+        free(data);
+        if ((r = read_file_bounded(a.key, 1 << 20, &data, &len)) < 0 ||
+            (r = write_file_atomic(tlskeypath, data, len, 0600)) < 0) {
+            free(data);
+            dti_errf(&e, r, "cannot copy key '%s'", a.key);
+            goto fail;
+        }
+        free(data);
+    } else if ((r = tlscert_generate(host, certpath, tlskeypath, &e)) < 0) {
+        goto fail;
+    }
+    if ((r = tlscert_fingerprint_file(certpath, fp, &e)) < 0)
+        goto fail;
+    if ((r = db_meta_set(db, "listen", a.listen, &e)) < 0 ||
+        (r = db_meta_set(db, "url", url, &e)) < 0 ||
+        (r = db_meta_set(db, "fingerprint", fp, &e)) < 0)
+        goto fail;
+    printf("hub created in %s\n", dir);
+    printf("listen:      %s\n", a.listen);
+    printf("address:     %s\n", url);
+    printf("certificate: sha256 %s\n", fp);
+    r = 0;
+    goto out;
+fail:
+    r = cli_fail(r, &e, "initialise the hub");
+out:
+    signer_free(key);
+    db_close(db);
+    free(url);
+    free(dbpath);
+    free(keypath);
+    free(certpath);
+    free(tlskeypath);
+    return r;
+}
+
+/* ---- units ---- */
+
+static int cmd_units(int argc, char **argv)
+{
+    static const struct option lo[] = {COMMON_OPTS, {"json", no_argument, NULL, 'j'}, {0}};
+    if (argc < 2)
+        return cli_usage("units: expected 'import FILE.csv' or 'list'");
+    const char *sub = argv[1];
+    struct common_args a = {0};
+    int r = parse_opts(argc - 1, argv + 1, lo, on_common, &a);
+    if (r)
+        return r;
+    argc--;
+    argv++;
+    sqlite3 *db = NULL;
+    struct dti_err e = {0};
+    if (!strcmp(sub, "import")) {
+        if (optind != argc - 1)
+            return cli_usage("units import: expected one FILE.csv");
+        const char *file = argv[optind];
+        FILE *f = fopen(file, "rb");
+        if (!f) {
+            dti_errf(&e, DTI_EIO, "cannot open '%s'", file);
+            return cli_fail(DTI_EIO, &e, "import units");
+        }
+        size_t n = 0;
+        if ((r = open_hub(&db)) == 0) {
+            r = units_import(db, f, file, &n, &e);
+            r = r < 0 ? cli_fail(r, &e, "import units") : 0;
+            if (r == 0)
+                printf("imported %zu units from %s\n", n, file);
+        }
+        fclose(f);
+        db_close(db);
+        return r;
+    }
+    if (strcmp(sub, "list") != 0)
+        return cli_usage("units: unknown subcommand '%s'", sub);
+    if (optind != argc)
+        return cli_usage("units list takes no arguments");
+    if ((r = open_hub(&db)) != 0)
+        return r;
+    sqlite3_stmt *st = NULL;
+    if ((r = db_prepare(db, &st,
+                        "SELECT code, name, level, coalesce(parent, ''), "
+                        "coalesce(valid_from, ''), coalesce(valid_to, ''), "
+                        "coalesce(successor, '') FROM units ORDER BY code",
+                        &e)) < 0) {
+        db_close(db);
+        return cli_fail(r, &e, "list units");
+    }
+    json_t *arr = a.json ? json_array() : NULL;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *code = db_column_str(st, 0), *name = db_column_str(st, 1),
+                   *level = db_column_str(st, 2), *parent = db_column_str(st, 3);
+        if (arr) {
+            json_t *o = json_pack("{s:s, s:s, s:s, s:s?}", "code", code, "name", name, "level",
+                                  level, "parent", *parent ? parent : NULL);
+            if (*db_column_str(st, 4))
+                json_object_set_new(o, "valid_from", json_string(db_column_str(st, 4)));
+            if (*db_column_str(st, 5))
+                json_object_set_new(o, "valid_to", json_string(db_column_str(st, 5)));
+            if (*db_column_str(st, 6))
+                json_object_set_new(o, "successor", json_string(db_column_str(st, 6)));
+            json_array_append_new(arr, o);
+        } else {
+            printf("%-8s %-10s %-8s %s\n", code, level, parent, name);
+        }
+    }
+    sqlite3_finalize(st);
+    db_close(db);
+    return arr ? cli_print_json(arr) : 0;
+}
+
+/* ---- enroll ---- */
+
+static int cmd_enroll(int argc, char **argv)
+{
+    static const struct option lo[] = {COMMON_OPTS,
+                                       {"unit", required_argument, NULL, 'u'},
+                                       {"days", required_argument, NULL, 'D'},
+                                       {0}};
+    struct common_args a = {0};
+    int r = parse_opts(argc, argv, lo, on_common, &a);
+    if (r)
+        return r;
+    if (!a.unit || optind != argc)
+        return cli_usage("usage: dti-hub enroll --unit CODE [--days N]");
+    uint64_t days = TOKEN_TTL_DAYS;
+    if (a.days && (parse_u64(a.days, 3650, &days) < 0 || days == 0))
+        return cli_usage("--days must be 1-3650");
+    sqlite3 *db = NULL;
+    struct dti_err e = {0};
+    char *url = NULL, *fp = NULL;
+    if ((r = open_hub(&db)) != 0)
+        return r;
+    struct token t = {0};
+    if ((r = db_meta_get(db, "url", &url, &e)) < 0 ||
+        (r = db_meta_get(db, "fingerprint", &fp, &e)) < 0 ||
+        (r = tokens_issue(db, a.unit, wall_ms(), days * 86400000ull, t.secret, &e)) < 0) {
+        r = cli_fail(r, &e, "issue an enrolment token");
+        goto out;
+    }
+    snprintf(t.hub_url, sizeof(t.hub_url), "%s", url);
+    snprintf(t.fingerprint, sizeof(t.fingerprint), "%s", fp);
+    snprintf(t.unit, sizeof(t.unit), "%s", a.unit);
+    char *tok = token_encode(&t);
+    printf("%s\n", tok);
+    free(tok);
+    r = 0;
+out:
+    free(url);
+    free(fp);
+    db_close(db);
+    return r;
+}
+
+/* ---- serve ---- */
+
+static int cmd_serve(int argc, char **argv)
+{
+    static const struct option lo[] = {COMMON_OPTS, {"listen", required_argument, NULL, 'l'},
+                                       {0}};
+    struct common_args a = {0};
+    int r = parse_opts(argc, argv, lo, on_common, &a);
+    if (r)
+        return r;
+    if (optind != argc)
+        return cli_usage("serve takes no arguments");
+    const char *dir = hub_dir();
+    sqlite3 *db = NULL;
+    struct signer *key = NULL;
+    struct server *srv = NULL;
+    struct dti_err e = {0};
+    char *listen = NULL, *keypath = path_join(dir, HUB_KEY);
+    char *certpath = path_join(dir, TLS_CERT), *tlskeypath = path_join(dir, TLS_KEY);
+    if ((r = open_hub(&db)) != 0)
+        goto out_nofail;
+    if ((r = signer_load(&key, keypath, &e)) < 0)
+        goto fail;
+    if (a.listen)
+        listen = xstrdup(a.listen);
+    else if ((r = db_meta_get(db, "listen", &listen, &e)) < 0)
+        goto fail;
+    char host[256];
+    unsigned port;
+    if (parse_listen(listen, host, sizeof(host), &port) < 0) {
+        r = dti_errf(&e, DTI_EINVAL, "listen address '%s' is not HOST:PORT", listen);
+        goto fail;
+    }
+    struct server_config cfg = {
+        .host = host, .port = port, .cert_path = certpath, .key_path = tlskeypath,
+        .timeout_s = 30};
+    if ((r = server_open(&srv, &cfg, db, key, &e)) < 0)
+        goto fail;
+    fprintf(stderr, "dti-hub: listening on https://%s:%u (pid %ld)\n", host, server_port(srv),
+            (long)getpid());
+    if ((r = server_run(srv, &e)) < 0)
+        goto fail;
+    r = 0;
+    goto out;
+fail:
+    r = cli_fail(r, &e, "serve");
+out:
+out_nofail:
+    server_free(srv);
+    signer_free(key);
+    db_close(db);
+    free(listen);
+    free(keypath);
+    free(certpath);
+    free(tlskeypath);
+    return r;
+}
+
+/* ---- agents, revoke ---- */
+
+static int cmd_agents(int argc, char **argv)
+{
+    static const struct option lo[] = {COMMON_OPTS, {"json", no_argument, NULL, 'j'}, {0}};
+    struct common_args a = {0};
+    int r = parse_opts(argc, argv, lo, on_common, &a);
+    if (r)
+        return r;
+    if (optind != argc)
+        return cli_usage("agents takes no arguments");
+    sqlite3 *db = NULL;
+    struct dti_err e = {0};
+    sqlite3_stmt *st = NULL;
+    if ((r = open_hub(&db)) != 0)
+        return r;
+    if ((r = db_prepare(db, &st,
+                        "SELECT id, unit, last_seq, coalesce(last_seen_ms, 0), "
+                        "coalesce(revoked_ms, 0), enrolled_ms, clock_skew_ms "
+                        "FROM agents ORDER BY unit, id",
+                        &e)) < 0) {
+        db_close(db);
+        return cli_fail(r, &e, "list agents");
+    }
+    json_t *arr = a.json ? json_array() : NULL;
+    if (!arr)
+        printf("%-16s %-8s %8s  %-20s %s\n", "AGENT", "UNIT", "LAST_SEQ", "LAST_SEEN", "STATE");
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        uint64_t seen = (uint64_t)sqlite3_column_int64(st, 3);
+        uint64_t revoked = (uint64_t)sqlite3_column_int64(st, 4);
+        int64_t skew = sqlite3_column_int64(st, 6);
+        char seen_s[32] = "never", enrolled_s[32];
+        if (seen)
+            format_utc(seen, seen_s);
+        format_utc((uint64_t)sqlite3_column_int64(st, 5), enrolled_s);
+        bool clock_off = skew > 5 * 60 * 1000 || skew < -24LL * 3600 * 1000;
+        if (arr) {
+            json_t *o = json_pack("{s:s, s:s, s:I, s:s?, s:s, s:b, s:I, s:b}", "id",
+                                  db_column_str(st, 0), "unit", db_column_str(st, 1), "last_seq",
+                                  (json_int_t)sqlite3_column_int64(st, 2), "last_seen",
+                                  seen ? seen_s : NULL, "enrolled", enrolled_s, "revoked",
+                                  revoked != 0, "clock_skew_ms", (json_int_t)skew, "clock_off",
+                                  clock_off);
+            json_array_append_new(arr, o);
+        } else {
+            printf("%-16s %-8s %8lld  %-20s %s%s\n", db_column_str(st, 0), db_column_str(st, 1),
+                   (long long)sqlite3_column_int64(st, 2), seen_s,
+                   revoked ? "revoked" : "active", clock_off ? " (clock far off)" : "");
+        }
+    }
+    sqlite3_finalize(st);
+    db_close(db);
+    return arr ? cli_print_json(arr) : 0;
+}
+
+static int cmd_revoke(int argc, char **argv)
+{
+    static const struct option lo[] = {COMMON_OPTS, {0}};
+    int r = parse_opts(argc, argv, lo, no_opt, NULL);
+    if (r)
+        return r;
+    if (optind != argc - 1)
+        return cli_usage("usage: dti-hub revoke AGENT_ID");
+    sqlite3 *db = NULL;
+    struct dti_err e = {0};
+    if ((r = open_hub(&db)) != 0)
+        return r;
+    r = agents_revoke(db, argv[optind], wall_ms(), &e);
+    db_close(db);
+    if (r < 0)
+        return cli_fail(r, &e, "revoke agent");
+    printf("revoked %s\n", argv[optind]);
+    return 0;
+}
+
+/* ---- values ---- */
+
+static json_t *value_json(const struct value *v)
+{
+    switch (v->kind) {
+    case VALUE_NUMBER:
+        if (v->num == (double)(json_int_t)v->num && v->num > -9e15 && v->num < 9e15)
+            return json_integer((json_int_t)v->num);
+        return json_real(v->num);
+    case VALUE_BOOL:
+        return json_boolean(v->b);
+    case VALUE_TEXT:
+        return json_string(v->text);
+    case VALUE_NONE:
+        break;
+    }
+    return json_null();
+}
+
+static int cmd_values(int argc, char **argv)
+{
+    static const struct option lo[] = {COMMON_OPTS,
+                                       {"json", no_argument, NULL, 'j'},
+                                       {"unit", required_argument, NULL, 'u'},
+                                       {"period", required_argument, NULL, 'p'},
+                                       {0}};
+    struct common_args a = {0};
+    int r = parse_opts(argc, argv, lo, on_common, &a);
+    if (r)
+        return r;
+    if (optind != argc)
+        return cli_usage("values takes no arguments");
+    if (a.period && !period_valid(a.period))
+        return cli_usage("invalid period '%s': expected YYYY, YYYYQn or YYYY-MM", a.period);
+    sqlite3 *db = NULL;
+    struct dti_err e = {0};
+    sqlite3_stmt *st = NULL;
+    if ((r = open_hub(&db)) != 0)
+        return r;
+    if ((r = db_prepare(db, &st,
+                        "SELECT unit, element, period, kind, num, txt, hlc, origin, "
+                        "coalesce(author, ''), coalesce(comment, '') FROM vals "
+                        "WHERE (?1 IS NULL OR unit = ?1) AND (?2 IS NULL OR period = ?2) "
+                        "ORDER BY unit, period, element",
+                        &e)) < 0) {
+        db_close(db);
+        return cli_fail(r, &e, "list values");
+    }
+    db_bind_text_or_null(st, 1, a.unit);
+    db_bind_text_or_null(st, 2, a.period);
+    json_t *arr = a.json ? json_array() : NULL;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        struct value v;
+        db_column_value(st, 3, &v);
+        char ver[40], txt[VALUE_TEXT_MAX + 1];
+        hlc_format((uint64_t)sqlite3_column_int64(st, 6), ver);
+        if (arr) {
+            json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s}", "unit", db_column_str(st, 0),
+                                  "element", db_column_str(st, 1), "period",
+                                  db_column_str(st, 2), "value", value_json(&v), "version", ver,
+                                  "agent", db_column_str(st, 7));
+            if (*db_column_str(st, 8))
+                json_object_set_new(o, "author", json_string(db_column_str(st, 8)));
+            if (*db_column_str(st, 9))
+                json_object_set_new(o, "comment", json_string(db_column_str(st, 9)));
+            json_array_append_new(arr, o);
+        } else {
+            value_format(&v, txt, sizeof(txt));
+            printf("%-8s %-8s %-24s %-16s %s  %s\n", db_column_str(st, 0), db_column_str(st, 2),
+                   db_column_str(st, 1), txt, ver, db_column_str(st, 7));
+        }
+    }
+    sqlite3_finalize(st);
+    db_close(db);
+    return arr ? cli_print_json(arr) : 0;
+}
+
+int main(int argc, char **argv)
+{
+    cli_set_program("dti-hub");
+    static const struct option lo[] = {COMMON_OPTS, {0}};
+    int r = parse_opts(argc, argv, lo, no_opt, NULL);
+    if (r)
+        return r;
+    if (optind >= argc) {
+        fputs(usage_text, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[optind];
+    int sub_argc = argc - optind;
+    char **sub_argv = argv + optind;
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {{"init", cmd_init},     {"units", cmd_units},   {"enroll", cmd_enroll},
+                {"serve", cmd_serve},   {"agents", cmd_agents}, {"revoke", cmd_revoke},
+                {"values", cmd_values}};
+    for (size_t i = 0; i < ARRAY_SIZE(cmds); i++)
+        if (!strcmp(cmd, cmds[i].name))
+            return cmds[i].fn(sub_argc, sub_argv);
+    return cli_usage("unknown command '%s' (see dti-hub --help)", cmd);
+}

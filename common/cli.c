@@ -1,0 +1,48 @@
+/*
+ * cli.c - shared command-line conventions.
+ */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static const char *program = "dti";
+
+void cli_set_program(const char *name)
+{
+    program = name;
+}
+
+int cli_fail(int r, const struct dti_err *e, const char *what)
+{
+    fprintf(stderr, "%s: cannot %s: %s\n", program, what, dti_err_text(e, r));
+    return dti_transient(r) ? EXIT_TEMPFAIL : 1;
+}
+
+int cli_usage(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", program);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    return EXIT_USAGE;
+}
+
+const char *cli_dir(const char *dir_opt, const char *env_name, const char *dflt)
+{
+    if (dir_opt && *dir_opt)
+        return dir_opt;
+    const char *env = getenv(env_name);
+    return env && *env ? env : dflt;
+}
+
+int cli_print_json(json_t *doc)
+{
+    int r = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    fputc('\n', stdout);
+    json_decref(doc);
+    return r == 0 && fflush(stdout) == 0 ? 0 : 1;
+}

@@ -1,0 +1,83 @@
+/*
+ * hubdb.h - the hub's database: one SQLite file in the hub directory, its
+ * schema and migrations, and the small administrative tables around the
+ * values: units, enrolment tokens and agents. Admin commands and the running
+ * server open the same file (WAL), so nothing here is cached across calls.
+ *
+ * Units are effective-dated rows (valid_from, valid_to, successor) so later
+ * boundary changes keep their history; scope is "a unit and every unit
+ * under it".
+ */
+#ifndef DTI_HUBDB_H
+#define DTI_HUBDB_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "crypto.h"
+#include "err.h"
+#include "value.h"
+
+#define HUBDB_FILE "hub.db"
+
+/* Authority of a writer over a unit's values: higher wins a conflict. */
+enum authority {
+    AUTH_COMMUNE = 1, /* an office writing its own unit (communes, departments) */
+    AUTH_DISTRICT = 2,
+    AUTH_PROVINCE = 3,
+    AUTH_HUB = 4, /* the hub operator */
+};
+
+/* Open dir/hub.db (create: make it and the schema), migrated to the latest schema. */
+int hubdb_open(sqlite3 **out, const char *dir, bool create, struct dti_err *e);
+
+/* --- units --- */
+
+/* Import code,name,level,parent_code[,valid_from,valid_to,successor] rows
+ * (UTF-8 CSV with a header row) all or nothing; *count gets the rows read. */
+int units_import(sqlite3 *db, FILE *csv, const char *name, size_t *count, struct dti_err *e);
+/* Level of a unit ("province", "district", "commune", "department"); DTI_EUNIT if unknown. */
+int units_level(sqlite3 *db, const char *code, char level[16], struct dti_err *e);
+/* Authority an agent of this unit has over units in its scope. */
+enum authority units_authority(const char *level);
+/* The unit and every unit under it (any depth), into a new array of codes
+ * the caller frees with units_scope_free. */
+int units_scope(sqlite3 *db, const char *code, char ***codes, size_t *n, struct dti_err *e);
+void units_scope_free(char **codes, size_t n);
+
+/* --- enrolment tokens --- */
+
+/* Make a one-time secret for unit, valid ttl_ms, stored as its SHA-256. */
+int tokens_issue(sqlite3 *db, const char *unit, uint64_t now_ms, uint64_t ttl_ms,
+                 uint8_t secret[32], struct dti_err *e);
+/* Consume a secret for a new agent inside the caller's transaction: the unit
+ * it was issued for goes to unit. DTI_ETOKEN when unknown, used or expired. */
+int tokens_redeem(sqlite3 *db, const uint8_t secret[32], const char *agent_id, uint64_t now_ms,
+                  char unit[UNIT_CODE_MAX + 1], struct dti_err *e);
+
+/* --- agents --- */
+
+struct agent_row {
+    char id[AGENT_ID_LEN + 1];
+    char unit[UNIT_CODE_MAX + 1];
+    char level[16];
+    uint8_t pub[CRYPTO_PUBKEY_LEN];
+    bool revoked;
+    uint64_t last_seq;
+    bool has_last_hash;
+    uint8_t last_hash[CRYPTO_SHA256_LEN];
+    uint64_t last_seen_ms;
+    int64_t clock_skew_ms; /* agent clock minus hub clock at the last batch */
+};
+
+/* Create an agent row (enrolment). DTI_EEXISTS when the key is enrolled already. */
+int agents_create(sqlite3 *db, const char *id, const char *unit, const uint8_t pub[32],
+                  uint64_t now_ms, struct dti_err *e);
+/* DTI_EAGENT when unknown. */
+int agents_get(sqlite3 *db, const char *id, struct agent_row *a, struct dti_err *e);
+/* Revoke: later batches from it are refused. DTI_EAGENT when unknown. */
+int agents_revoke(sqlite3 *db, const char *id, uint64_t now_ms, struct dti_err *e);
+
+#endif

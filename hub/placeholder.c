@@ -1,1 +1,0 @@
-int dti_hub_placeholder;

@@ -1,1 +1,0 @@
-int dti_proto_placeholder;
