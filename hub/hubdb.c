@@ -314,7 +314,7 @@ int tokens_redeem(sqlite3 *db, const uint8_t secret[32], const char *agent_id, u
     sqlite3_stmt *st = NULL;
     int r = db_prepare(db, &st,
                        "UPDATE tokens SET used_by = ?2, used_ms = ?3 "
-                       "WHERE secret_hash = ?1 AND used_by IS NULL AND expires_ms > ?3 "
+                       "WHERE secret_hash = ?1 AND (used_by IS NULL OR used_by = ?2) AND expires_ms > ?3 "
                        "RETURNING unit",
                        e);
     if (r < 0)

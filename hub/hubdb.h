@@ -53,7 +53,9 @@ void units_scope_free(char **codes, size_t n);
 int tokens_issue(sqlite3 *db, const char *unit, uint64_t now_ms, uint64_t ttl_ms,
                  uint8_t secret[32], struct dti_err *e);
 /* Consume a secret for a new agent inside the caller's transaction: the unit
- * it was issued for goes to unit. DTI_ETOKEN when unknown, used or expired. */
+ * it was issued for goes to unit. Redeeming again for the same agent succeeds
+ * (its first answer may have been lost). DTI_ETOKEN when unknown, used by
+ * another agent, or expired. */
 int tokens_redeem(sqlite3 *db, const uint8_t secret[32], const char *agent_id, uint64_t now_ms,
                   char unit[UNIT_CODE_MAX + 1], struct dti_err *e);
 

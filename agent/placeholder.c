@@ -1,1 +1,0 @@
-int dti_agent_placeholder;

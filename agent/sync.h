@@ -1,0 +1,39 @@
+/*
+ * sync.h - one sync of an agent with its hub (or a relaying district):
+ * finish enrolment if it is pending, seal the outbox into batches, push
+ * every unacknowledged batch oldest first and store each verified receipt,
+ * then pull the change feed page by page. Any failure stops the sync with
+ * everything still in the store; the next sync carries on from there.
+ */
+#ifndef DTI_SYNC_H
+#define DTI_SYNC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto.h"
+#include "err.h"
+#include "store.h"
+#include "transport.h"
+
+#define SYNC_BATCH_RECORDS 1000
+#define SYNC_MAX_PAGES 100000
+
+struct sync_report {
+    size_t sealed;   /* batches sealed now */
+    size_t pushed;   /* batches acknowledged now */
+    size_t records;  /* records acknowledged now */
+    size_t outcomes[8]; /* by enum outcome */
+    size_t pages;    /* change pages pulled */
+    size_t applied;  /* values taken from the hub */
+    size_t flagged;  /* local unacknowledged edits that differ from the hub */
+};
+
+/* Enrol with the token held in the store. */
+int sync_enrol(struct store *st, const struct signer *key, const struct transport *t,
+               uint64_t now_ms, struct dti_err *e);
+/* The whole sync. A transient failure (dti_transient) means "try later". */
+int sync_run(struct store *st, const struct signer *key, const struct transport *t,
+             size_t batch_records, uint64_t now_ms, struct sync_report *rep, struct dti_err *e);
+
+#endif
