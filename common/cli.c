@@ -16,6 +16,7 @@ void cli_set_program(const char *name)
 
 int cli_fail(int r, const struct dti_err *e, const char *what)
 {
+    fflush(stdout); /* what was printed so far comes first */
     fprintf(stderr, "%s: cannot %s: %s\n", program, what, dti_err_text(e, r));
     return dti_transient(r) ? EXIT_TEMPFAIL : 1;
 }
@@ -39,9 +40,11 @@ const char *cli_dir(const char *dir_opt, const char *env_name, const char *dflt)
     return env && *env ? env : dflt;
 }
 
+/* 15 significant digits (DBL_DIG): every decimal a person typed with up to 15
+ * digits prints back exactly as typed, without binary noise like 0.64000000000000001. */
 int cli_print_json(json_t *doc)
 {
-    int r = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    int r = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
     fputc('\n', stdout);
     json_decref(doc);
     return r == 0 && fflush(stdout) == 0 ? 0 : 1;
