@@ -36,6 +36,7 @@ static const char usage_text[] =
     "  import FILE.csv      record unit,element,period,value[,comment,author] rows, all or none\n"
     "  values [--period P] [--json]   the figures held here\n"
     "  status [--json]      pending records and batches, last sync, last error\n"
+    "  conflicts [--json]   what the hub decided about this office's edits, and what is open\n"
     "  sync                 push everything pending, then pull; exit 75 when the hub is\n"
     "                       unreachable (nothing is lost)\n"
     "\n"
@@ -57,11 +58,20 @@ static const struct option all_opts[] = {
 /* Parse options; `allowed` lists the short codes this command takes. */
 static int parse(int argc, char **argv, const char *allowed, struct args *a)
 {
-    optind = 1;
+    optind = 0; /* 0: glibc reinitialises its state */
     opterr = 0;
     int c;
-    /* "-" keeps option order and hands non-options back as 1: values like "-5" stay values */
-    while ((c = getopt_long(argc, argv, "-", all_opts, NULL)) != -1) {
+    /* "-" keeps option order and hands non-options back as 1; getopt would read a
+     * negative number as short options, so "-5" or "-.5" is stepped over here and
+     * stays a value for positionals() */
+    for (;;) {
+        const char *next = optind < argc ? argv[optind] : "";
+        if (next[0] == '-' && ((next[1] >= '0' && next[1] <= '9') || next[1] == '.')) {
+            optind++;
+            continue;
+        }
+        if ((c = getopt_long(argc, argv, "-", all_opts, NULL)) == -1)
+            break;
         if (c == 1)
             continue; /* a positional argument: positionals() collects them */
         if (c == 'h') {
@@ -366,23 +376,6 @@ out:
 
 /* ---- values, status ---- */
 
-static json_t *value_json(const struct value *v)
-{
-    switch (v->kind) {
-    case VALUE_NUMBER:
-        if (v->num == (double)(json_int_t)v->num && v->num > -9e15 && v->num < 9e15)
-            return json_integer((json_int_t)v->num);
-        return json_real(v->num);
-    case VALUE_BOOL:
-        return json_boolean(v->b);
-    case VALUE_TEXT:
-        return json_string(v->text);
-    case VALUE_NONE:
-        break;
-    }
-    return json_null();
-}
-
 static int cmd_values(int argc, char **argv)
 {
     struct args a = {0};
@@ -416,7 +409,7 @@ static int cmd_values(int argc, char **argv)
         if (arr) {
             json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:s}", "unit",
                                   db_column_str(s, 0), "element", db_column_str(s, 1), "period",
-                                  db_column_str(s, 2), "value", value_json(&v), "version", ver,
+                                  db_column_str(s, 2), "value", cli_json_value(&v), "version", ver,
                                   "agent", db_column_str(s, 7), "state", state);
             if (*note)
                 json_object_set_new(o, "note", json_string(note));
@@ -482,6 +475,107 @@ static int cmd_status(int argc, char **argv)
     if (s.last_error[0])
         printf("last error:       %s (at %s)\n", s.last_error, attempt);
     return 0;
+}
+
+/* ---- conflicts ---- */
+
+static int cmd_conflicts(int argc, char **argv)
+{
+    struct args a = {0};
+    int r = parse(argc, argv, "j", &a);
+    if (r)
+        return r;
+    struct store *st = NULL;
+    struct dti_err e = {0};
+    sqlite3_stmt *s = NULL;
+    if ((r = open_store(&st)) != 0)
+        return r;
+    sqlite3 *db = store_db(st);
+    /* open: this office's figures the hub has not taken as they are */
+    if ((r = db_prepare(db, &s,
+                        "SELECT unit, element, period, kind, num, txt, state, coalesce(note, ''), "
+                        "hub_kind, hub_num, hub_txt, coalesce(hub_origin, '') FROM vals "
+                        "WHERE state IN ('conflict', 'superseded', 'amendment', 'rejected') "
+                        "OR hub_hlc IS NOT NULL ORDER BY unit, period, element",
+                        &e)) < 0)
+        goto fail;
+    json_t *open = json_array();
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        struct value v, hv;
+        db_column_value(s, 3, &v);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s?}", "unit", db_column_str(s, 0),
+                              "element", db_column_str(s, 1), "period", db_column_str(s, 2),
+                              "value", cli_json_value(&v), "state", db_column_str(s, 6), "note",
+                              *db_column_str(s, 7) ? db_column_str(s, 7) : NULL);
+        if (sqlite3_column_type(s, 8) != SQLITE_NULL) {
+            db_column_value(s, 8, &hv);
+            json_object_set_new(o, "hub_value", cli_json_value(&hv));
+            json_object_set_new(o, "hub_agent", json_string(db_column_str(s, 11)));
+            json_object_set_new(o, "flagged", json_true());
+        }
+        json_array_append_new(open, o);
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    if ((r = db_prepare(db, &s,
+                        "SELECT unit, element, period, hlc, kind, coalesce(comment, ''), "
+                        "coalesce(by_whom, ''), at_ms FROM decisions ORDER BY id",
+                        &e)) < 0) {
+        json_decref(open);
+        goto fail;
+    }
+    json_t *decided = json_array();
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        char ver[40], at[32];
+        hlc_format((uint64_t)sqlite3_column_int64(s, 3), ver);
+        format_utc((uint64_t)sqlite3_column_int64(s, 7), at);
+        json_array_append_new(
+            decided,
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s}", "unit", db_column_str(s, 0),
+                      "element", db_column_str(s, 1), "period", db_column_str(s, 2), "version",
+                      ver, "decision", db_column_str(s, 4), "comment",
+                      *db_column_str(s, 5) ? db_column_str(s, 5) : NULL, "by",
+                      *db_column_str(s, 6) ? db_column_str(s, 6) : NULL, "at", at));
+    }
+    sqlite3_finalize(s);
+    store_close(st);
+    if (a.json)
+        return cli_print_json(json_pack("{s:o, s:o}", "open", open, "decisions", decided));
+    size_t i;
+    json_t *o;
+    printf("open (%zu):\n", json_array_size(open));
+    json_array_foreach(open, i, o)
+    {
+        char *val = json_dumps(json_object_get(o, "value"), JSON_ENCODE_ANY);
+        printf("  %s %s %s = %s  [%s]%s%s\n", json_string_value(json_object_get(o, "unit")),
+               json_string_value(json_object_get(o, "period")),
+               json_string_value(json_object_get(o, "element")), val,
+               json_string_value(json_object_get(o, "state")),
+               json_is_string(json_object_get(o, "note")) ? " " : "",
+               json_is_string(json_object_get(o, "note"))
+                   ? json_string_value(json_object_get(o, "note"))
+                   : "");
+        free(val);
+    }
+    printf("decisions (%zu):\n", json_array_size(decided));
+    json_array_foreach(decided, i, o)
+    {
+        const char *c = json_string_value(json_object_get(o, "comment"));
+        const char *by = json_string_value(json_object_get(o, "by"));
+        printf("  %s %s %s %s: %s%s%s%s%s\n", json_string_value(json_object_get(o, "at")),
+               json_string_value(json_object_get(o, "unit")),
+               json_string_value(json_object_get(o, "period")),
+               json_string_value(json_object_get(o, "element")),
+               json_string_value(json_object_get(o, "decision")), by ? " by " : "",
+               by ? by : "", c ? " - " : "", c ? c : "");
+    }
+    json_decref(open);
+    json_decref(decided);
+    return 0;
+fail:
+    sqlite3_finalize(s);
+    store_close(st);
+    return cli_fail(r, &e, "list conflicts");
 }
 
 /* ---- sync ---- */
@@ -555,7 +649,8 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(int, char **);
     } cmds[] = {{"init", cmd_init},     {"set", cmd_set},       {"import", cmd_import},
-                {"values", cmd_values}, {"status", cmd_status}, {"sync", cmd_sync}};
+                {"values", cmd_values}, {"status", cmd_status}, {"sync", cmd_sync},
+                {"conflicts", cmd_conflicts}};
     for (size_t k = 0; k < ARRAY_SIZE(cmds); k++)
         if (!strcmp(argv[i], cmds[k].name))
             return cmds[k].fn(argc - i, argv + i);

@@ -42,6 +42,13 @@ static const char *const agent_migrations[] = {
     "  seq INTEGER PRIMARY KEY, hash BLOB NOT NULL, envelope BLOB NOT NULL,"
     "  records INTEGER NOT NULL, created_ms INTEGER NOT NULL,"
     "  receipt BLOB, acked_ms INTEGER);",
+    /* 2: what became of this office's own edits - outcomes from receipts and the
+     * operator's decisions from the change feed - for `dti-agent conflicts` */
+    "CREATE TABLE decisions("
+    "  id INTEGER PRIMARY KEY, unit TEXT NOT NULL, element TEXT NOT NULL,"
+    "  period TEXT NOT NULL, hlc INTEGER NOT NULL, kind TEXT NOT NULL,"
+    "  comment TEXT, by_whom TEXT, at_ms INTEGER NOT NULL);"
+    "CREATE INDEX decisions_version ON decisions(unit, element, period, hlc);",
 };
 
 struct store {
@@ -529,6 +536,24 @@ int store_unacked(struct store *st, uint64_t seq, uint8_t hash[32], struct buf *
                    seq, &got, hash, env, e);
 }
 
+static const char decision_sql[] =
+    "INSERT INTO decisions(unit, element, period, hlc, kind, comment, by_whom, at_ms) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+
+/* What an officer reads next to an outcome the hub gave without words. */
+static const char *outcome_text(int outcome)
+{
+    switch (outcome) {
+    case OUTCOME_CONFLICT:
+        return "another office changed this figure at the same time; the operator will decide";
+    case OUTCOME_SUPERSEDED:
+        return "a higher authority's figure stands";
+    case OUTCOME_AMENDMENT:
+        return "the period is locked; kept as an amendment for the operator to accept or reject";
+    }
+    return NULL;
+}
+
 static const char *state_for(int outcome)
 {
     switch (outcome) {
@@ -548,7 +573,7 @@ static const char *state_for(int outcome)
 int store_ack(struct store *st, const struct receipt *rc, const void *bytes, size_t len,
               struct dti_err *e)
 {
-    sqlite3_stmt *b = NULL, *rows = NULL, *upd = NULL, *s = NULL;
+    sqlite3_stmt *b = NULL, *rows = NULL, *upd = NULL, *s = NULL, *dec = NULL;
     struct store_identity id;
     int r;
     if ((r = store_identity(st, &id, e)) < 0)
@@ -579,7 +604,8 @@ int store_ack(struct store *st, const struct receipt *rc, const void *bytes, siz
         (r = db_prepare(st->db, &upd,
                         "UPDATE vals SET state = ?6, note = ?7 WHERE unit = ?1 AND "
                         "element = ?2 AND period = ?3 AND hlc = ?4 AND origin = ?5",
-                        e)) < 0)
+                        e)) < 0 ||
+        (r = db_prepare(st->db, &dec, decision_sql, e)) < 0)
         goto out;
     sqlite3_bind_int64(rows, 1, (sqlite3_int64)rc->seq);
     while (sqlite3_step(rows) == SQLITE_ROW) {
@@ -600,6 +626,19 @@ int store_ack(struct store *st, const struct receipt *rc, const void *bytes, siz
         if (sqlite3_step(upd) != SQLITE_DONE) {
             r = db_fail(st->db, e, "update value state");
             goto out;
+        }
+        if (oc != OUTCOME_ACCEPTED && oc != OUTCOME_DUPLICATE) {
+            sqlite3_reset(dec);
+            for (int c = 0; c < 4; c++)
+                sqlite3_bind_value(dec, c + 1, sqlite3_column_value(rows, c + 1));
+            sqlite3_bind_text(dec, 5, outcome_name(oc), -1, SQLITE_STATIC);
+            db_bind_text_or_null(dec, 6, note ? note : outcome_text(oc));
+            sqlite3_bind_null(dec, 7);
+            sqlite3_bind_int64(dec, 8, (sqlite3_int64)wall_ms());
+            if (sqlite3_step(dec) != SQLITE_DONE) {
+                r = db_fail(st->db, e, "log outcome");
+                goto out;
+            }
         }
     }
     if ((r = db_prepare(st->db, &s, "DELETE FROM outbox WHERE batch = ?1", e)) < 0)
@@ -629,6 +668,7 @@ out:
     sqlite3_finalize(rows);
     sqlite3_finalize(upd);
     sqlite3_finalize(s);
+    sqlite3_finalize(dec);
     if (r < 0)
         db_rollback(st->db);
     return r;
@@ -644,7 +684,7 @@ int store_cursor(struct store *st, uint64_t *cursor, struct dti_err *e)
 int store_apply_changes(struct store *st, const struct changes_page *p, size_t *applied,
                         size_t *flagged, struct dti_err *e)
 {
-    sqlite3_stmt *get = NULL, *put = NULL, *flag = NULL;
+    sqlite3_stmt *get = NULL, *put = NULL, *flag = NULL, *dec = NULL, *mark = NULL;
     int r;
     *applied = *flagged = 0;
     if ((r = db_begin(st->db, e)) < 0)
@@ -703,7 +743,45 @@ int store_apply_changes(struct store *st, const struct changes_page *p, size_t *
         else
             (*applied)++;
     }
-    if ((r = db_meta_set_u64(st->db, "cursor", p->next, e)) < 0 ||
+    if ((r = db_prepare(st->db, &dec, decision_sql, e)) < 0 ||
+        (r = db_prepare(st->db, &mark,
+                        "UPDATE vals SET state = ?6, note = ?7 WHERE unit = ?1 AND "
+                        "element = ?2 AND period = ?3 AND hlc = ?4 AND origin = ?5 AND "
+                        "state <> 'pending'",
+                        e)) < 0)
+        goto out;
+    for (size_t i = 0; i < p->nnotices; i++) {
+        const struct notice *no = &p->notices[i];
+        sqlite3_reset(dec);
+        sqlite3_bind_text(dec, 1, no->unit, -1, SQLITE_STATIC);
+        sqlite3_bind_text(dec, 2, no->element, -1, SQLITE_STATIC);
+        sqlite3_bind_text(dec, 3, no->period, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(dec, 4, (sqlite3_int64)no->hlc);
+        sqlite3_bind_text(dec, 5, no->kind, -1, SQLITE_STATIC);
+        db_bind_text_or_null(dec, 6, no->comment);
+        db_bind_text_or_null(dec, 7, no->by);
+        sqlite3_bind_int64(dec, 8, (sqlite3_int64)wall_ms());
+        if (sqlite3_step(dec) != SQLITE_DONE) {
+            r = db_fail(st->db, e, "log decision");
+            goto out;
+        }
+        /* a rejected amendment stays here as the office's figure, marked rejected */
+        if (!strcmp(no->kind, "rejected")) {
+            sqlite3_reset(mark);
+            sqlite3_bind_text(mark, 1, no->unit, -1, SQLITE_STATIC);
+            sqlite3_bind_text(mark, 2, no->element, -1, SQLITE_STATIC);
+            sqlite3_bind_text(mark, 3, no->period, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(mark, 4, (sqlite3_int64)no->hlc);
+            sqlite3_bind_text(mark, 5, p->agent_id, -1, SQLITE_STATIC);
+            sqlite3_bind_text(mark, 6, "rejected", -1, SQLITE_STATIC);
+            db_bind_text_or_null(mark, 7, no->comment);
+            if (sqlite3_step(mark) != SQLITE_DONE) {
+                r = db_fail(st->db, e, "mark rejected value");
+                goto out;
+            }
+        }
+    }
+    if (
         (r = store_observe_hub(st, p->hub_hlc, e)) < 0)
         goto out;
     r = db_commit(st->db, e);
@@ -711,6 +789,8 @@ out:
     sqlite3_finalize(get);
     sqlite3_finalize(put);
     sqlite3_finalize(flag);
+    sqlite3_finalize(dec);
+    sqlite3_finalize(mark);
     if (r < 0)
         db_rollback(st->db);
     return r;

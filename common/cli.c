@@ -49,3 +49,20 @@ int cli_print_json(json_t *doc)
     json_decref(doc);
     return r == 0 && fflush(stdout) == 0 ? 0 : 1;
 }
+
+json_t *cli_json_value(const struct value *v)
+{
+    switch (v->kind) {
+    case VALUE_NUMBER:
+        if (v->num == (double)(json_int_t)v->num && v->num > -9e15 && v->num < 9e15)
+            return json_integer((json_int_t)v->num);
+        return json_real(v->num);
+    case VALUE_BOOL:
+        return json_boolean(v->b);
+    case VALUE_TEXT:
+        return json_string(v->text);
+    case VALUE_NONE:
+        break;
+    }
+    return json_null();
+}

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 #include "err.h"
+#include "value.h"
 
 #define EXIT_USAGE 64
 #define EXIT_TEMPFAIL 75
@@ -24,6 +25,8 @@ int cli_fail(int r, const struct dti_err *e, const char *what);
 int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The directory: dir_opt if given, else $env_name if set, else dflt. */
 const char *cli_dir(const char *dir_opt, const char *env_name, const char *dflt);
+/* A value as JSON: integer, real, boolean or string; null when not collected. */
+json_t *cli_json_value(const struct value *v);
 /* Print one JSON document (UTF-8, indented) to stdout and release it. 0 or 1. */
 int cli_print_json(json_t *doc);
 

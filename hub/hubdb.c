@@ -62,6 +62,34 @@ static const char *const hub_migrations[] = {
     "  resolution TEXT, created_ms INTEGER NOT NULL, resolved_ms INTEGER, resolved_by TEXT,"
     "  comment TEXT);"
     "CREATE INDEX conflicts_status ON conflicts(status, unit);",
+    /* 2: reconciliation - locks, amendments, what offices are told, who did what */
+    "CREATE TABLE locks("
+    "  id INTEGER PRIMARY KEY, period TEXT NOT NULL,"
+    "  unit TEXT REFERENCES units(code), level TEXT,"
+    "  state TEXT NOT NULL CHECK(state IN ('locked','approved')),"
+    "  created_ms INTEGER NOT NULL, created_by TEXT NOT NULL,"
+    "  removed_ms INTEGER, removed_by TEXT);"
+    "CREATE INDEX locks_active ON locks(period) WHERE removed_ms IS NULL;"
+    /* a figure that arrived for a locked period: kept, pending the operator */
+    "CREATE TABLE amendments("
+    "  id INTEGER PRIMARY KEY, unit TEXT NOT NULL, element TEXT NOT NULL,"
+    "  period TEXT NOT NULL, kind INTEGER NOT NULL, num REAL, txt TEXT,"
+    "  hlc INTEGER NOT NULL, origin TEXT NOT NULL, auth INTEGER NOT NULL,"
+    "  base_hlc INTEGER NOT NULL DEFAULT 0, base_origin TEXT, author TEXT, comment TEXT,"
+    "  seq INTEGER, status TEXT NOT NULL CHECK(status IN ('pending','accepted','rejected')),"
+    "  created_ms INTEGER NOT NULL, decided_ms INTEGER, decided_by TEXT, decision TEXT,"
+    "  UNIQUE(unit, element, period, hlc, origin));"
+    "CREATE INDEX amendments_status ON amendments(status);"
+    /* decisions about an agent's own versions, delivered with its change feed */
+    "CREATE TABLE notices("
+    "  id INTEGER PRIMARY KEY, agent TEXT NOT NULL, unit TEXT NOT NULL,"
+    "  element TEXT NOT NULL, period TEXT NOT NULL, hlc INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL, comment TEXT, by_whom TEXT, chg INTEGER NOT NULL,"
+    "  created_ms INTEGER NOT NULL);"
+    "CREATE INDEX notices_agent ON notices(agent, chg);"
+    "CREATE TABLE audit("
+    "  id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, actor TEXT NOT NULL,"
+    "  action TEXT NOT NULL, detail TEXT NOT NULL);",
 };
 
 int hubdb_open(sqlite3 **out, const char *dir, bool create, struct dti_err *e)

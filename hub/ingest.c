@@ -12,6 +12,7 @@
 #include "hlc.h"
 #include "hubdb.h"
 #include "merge.h"
+#include "reconcile.h"
 #include "receipt.h"
 #include "util.h"
 
@@ -30,6 +31,7 @@ enum stmt_id {
     ST_VAL_REPLACE,
     ST_HIST_HAS,
     ST_HIST_PUT,
+    ST_AMEND_PUT,
     ST_HIST_FROM_VAL,
     ST_CONFLICT_PUT,
     ST_META_GET,
@@ -54,7 +56,13 @@ static const char *const stmt_sql[ST__COUNT] = {
                        "comment = ?13, seq = ?14, chg = ?15 "
                        "WHERE unit = ?1 AND element = ?2 AND period = ?3",
     [ST_HIST_HAS] = "SELECT 1 FROM history WHERE unit = ?1 AND element = ?2 AND period = ?3 "
-                    "AND hlc = ?4 AND origin = ?5",
+                    "AND hlc = ?4 AND origin = ?5 UNION ALL SELECT 1 FROM amendments "
+                    "WHERE unit = ?1 AND element = ?2 AND period = ?3 AND hlc = ?4 AND "
+                    "origin = ?5 LIMIT 1",
+    [ST_AMEND_PUT] = "INSERT INTO amendments(unit, element, period, kind, num, txt, hlc, origin, "
+                     "auth, base_hlc, base_origin, author, comment, seq, status, created_ms) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+                     "'pending', ?15)",
     [ST_HIST_PUT] = "INSERT INTO history(unit, element, period, kind, num, txt, hlc, origin, "
                     "auth, base_hlc, base_origin, author, comment, seq, fate, recorded_ms) "
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
@@ -204,7 +212,18 @@ struct batch_ctx {
     uint64_t hub_hlc;
     uint64_t chg; /* last change number used */
     bool clamped;
+    const struct manifest_entry *mf; /* the batch's unit x period pairs */
+    bool *locked;                    /* ... and whether each is locked */
+    size_t nmf;
 };
+
+static bool pair_locked(const struct batch_ctx *bc, const struct record *rec)
+{
+    for (size_t i = 0; i < bc->nmf; i++)
+        if (!strcmp(bc->mf[i].unit, rec->unit) && !strcmp(bc->mf[i].period, rec->period))
+            return bc->locked[i];
+    return false;
+}
 
 /* Apply one record; its outcome goes to *outcome. */
 static int apply_record(struct ingest *ing, struct batch_ctx *bc, const struct record *rec,
@@ -212,7 +231,10 @@ static int apply_record(struct ingest *ing, struct batch_ctx *bc, const struct r
 {
     sqlite3_stmt *s;
     int r;
+    bool locked = pair_locked(bc, rec);
     /* fast path: a key never held before simply becomes current */
+    if (locked)
+        goto merge;
     s = stmt(ing, ST_VAL_INSERT);
     bind_val(s, rec, bc->origin, bc->auth, bc->seq, bc->chg + 1);
     if ((r = step_done(ing, s, e, "store value")) < 0)
@@ -222,7 +244,7 @@ static int apply_record(struct ingest *ing, struct batch_ctx *bc, const struct r
         *outcome = OUTCOME_ACCEPTED;
         return 0;
     }
-
+merge:;
     struct merge_input in = {0};
     char cur_origin[AGENT_ID_LEN + 1] = "";
     s = stmt(ing, ST_VAL_GET);
@@ -244,6 +266,7 @@ static int apply_record(struct ingest *ing, struct batch_ctx *bc, const struct r
     in.base_origin = rec->base_origin;
     in.hub_hlc = bc->hub_hlc;
     in.max_future_ms = INGEST_MAX_FUTURE_MS;
+    in.locked = locked;
 
     s = stmt(ing, ST_HIST_HAS);
     sqlite3_bind_text(s, 1, rec->unit, -1, SQLITE_STATIC);
@@ -277,11 +300,17 @@ static int apply_record(struct ingest *ing, struct batch_ctx *bc, const struct r
         bind_val(s, rec, bc->origin, bc->auth, bc->seq, ++bc->chg);
         if ((r = step_done(ing, s, e, "store value")) < 0)
             return r;
+    } else if (mr.outcome == OUTCOME_AMENDMENT) {
+        /* kept, pending the operator's acceptance (reconcile_accept) */
+        s = stmt(ing, ST_AMEND_PUT);
+        bind_val(s, rec, bc->origin, bc->auth, bc->seq, 0);
+        sqlite3_bind_int64(s, 15, (sqlite3_int64)bc->now_ms);
+        if ((r = step_done(ing, s, e, "keep amendment")) < 0)
+            return r;
     } else {
-        const char *fate = mr.outcome == OUTCOME_AMENDMENT ? "amendment" : fate_old;
         s = stmt(ing, ST_HIST_PUT);
         bind_val(s, rec, bc->origin, bc->auth, bc->seq, 0);
-        sqlite3_bind_text(s, 15, fate, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 15, fate_old, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 16, (sqlite3_int64)bc->now_ms);
         if ((r = step_done(ing, s, e, "keep version")) < 0)
             return r;
@@ -363,6 +392,7 @@ int ingest_envelope(struct ingest *ing, const void *bytes, size_t len, uint64_t 
     struct receipt rc = {0};
     char **scope = NULL;
     size_t nscope = 0;
+    bool *locked = NULL;
     int r, found;
     *replay = 0;
     memset(pb, 0, sizeof(*pb));
@@ -421,6 +451,12 @@ int ingest_envelope(struct ingest *ing, const void *bytes, size_t len, uint64_t 
                        ag.unit, mf[i].unit);
             goto out;
         }
+    locked = xcalloc(nmf, sizeof(*locked));
+    for (size_t i = 0; i < nmf; i++)
+        if ((r = reconcile_is_locked(ing->db, mf[i].unit, mf[i].period, &locked[i], &e)) < 0) {
+            refuse_err(pb, r, &e);
+            goto out;
+        }
     const struct record *recs;
     size_t n;
     if ((r = envelope_records(env, &recs, &n, &e)) < 0) {
@@ -439,6 +475,9 @@ int ingest_envelope(struct ingest *ing, const void *bytes, size_t len, uint64_t 
         .now_ms = now_ms,
         .hub_hlc = hlc_tick(&ing->clock, now_ms),
         .chg = meta_u64(ing, "chg"),
+        .mf = mf,
+        .locked = locked,
+        .nmf = nmf,
     };
     rc.n = n;
     rc.outcomes = xcalloc(n ? n : 1, 1);
@@ -500,6 +539,7 @@ out:
     }
     pb->hub_hlc = ing->clock.last;
     units_scope_free(scope, nscope);
+    free(locked);
     receipt_release(&rc);
     envelope_free(env);
     return r;

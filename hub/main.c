@@ -8,6 +8,7 @@
 #include "db.h"
 #include "hlc.h"
 #include "hubdb.h"
+#include "reconcile.h"
 #include "server.h"
 #include "tlscert.h"
 #include "token.h"
@@ -43,6 +44,18 @@ static const char usage_text[] =
     "  revoke AGENT_ID             refuse the agent's later batches\n"
     "  values [--unit CODE] [--period P] [--json]\n"
     "                              current authoritative values\n"
+    "  history --unit CODE --element E --period P [--json]\n"
+    "                              every version of one value and what became of it\n"
+    "  conflicts [--status open|resolved|all] [--unit CODE] [--json]\n"
+    "  conflict show ID [--json]\n"
+    "  resolve ID (--keep current|incoming | --value V) [--comment TEXT]\n"
+    "  lock|approve|unlock --period P [--unit CODE | --level L]\n"
+    "  locks [--json]              active locks and approvals\n"
+    "  amendments [--status pending|accepted|rejected|all] [--json]\n"
+    "  accept ID [--comment TEXT]  an amendment becomes the value\n"
+    "  reject ID --comment TEXT    the office reads the comment\n"
+    "\n"
+    "Decisions are recorded with --by NAME (default $DTI_OPERATOR, then $USER).\n"
     "\n"
     "DIR defaults to $DTI_HUB_DIR, then ./hub-data.\n";
 
@@ -68,13 +81,24 @@ static int parse_listen(const char *s, char *host, size_t hostcap, unsigned *por
 /* Options every command accepts, followed by its own. */
 #define COMMON_OPTS {"dir", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'}
 
+static int parse_opts_mode(int argc, char **argv, const char *mode, const struct option *longopts,
+                           int (*on_opt)(int c, const char *arg, void *ctx), void *ctx);
+
+/* Options may come before or after a command's positional arguments (GNU
+ * getopt permutes them to the end); "--" ends options. */
 static int parse_opts(int argc, char **argv, const struct option *longopts,
                       int (*on_opt)(int c, const char *arg, void *ctx), void *ctx)
 {
-    optind = 1;
+    return parse_opts_mode(argc, argv, "", longopts, on_opt, ctx);
+}
+
+static int parse_opts_mode(int argc, char **argv, const char *mode, const struct option *longopts,
+                           int (*on_opt)(int c, const char *arg, void *ctx), void *ctx)
+{
+    optind = 0; /* 0, not 1: makes glibc reinitialise, permutation state included */
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, mode, longopts, NULL)) != -1) {
         if (c == 'd') {
             dir_opt = optarg;
             continue;
@@ -107,6 +131,13 @@ struct common_args {
     const char *cert;
     const char *key;
     const char *days;
+    const char *status;
+    const char *keep;
+    const char *value;
+    const char *comment;
+    const char *level;
+    const char *element;
+    const char *by;
 };
 
 static int on_common(int c, const char *arg, void *ctx)
@@ -136,6 +167,27 @@ static int on_common(int c, const char *arg, void *ctx)
         break;
     case 'D':
         a->days = arg;
+        break;
+    case 's':
+        a->status = arg;
+        break;
+    case 'K':
+        a->keep = arg;
+        break;
+    case 'V':
+        a->value = arg;
+        break;
+    case 'C':
+        a->comment = arg;
+        break;
+    case 'L':
+        a->level = arg;
+        break;
+    case 'E':
+        a->element = arg;
+        break;
+    case 'B':
+        a->by = arg;
         break;
     default:
         return cli_usage("unexpected option");
@@ -494,23 +546,6 @@ static int cmd_revoke(int argc, char **argv)
 
 /* ---- values ---- */
 
-static json_t *value_json(const struct value *v)
-{
-    switch (v->kind) {
-    case VALUE_NUMBER:
-        if (v->num == (double)(json_int_t)v->num && v->num > -9e15 && v->num < 9e15)
-            return json_integer((json_int_t)v->num);
-        return json_real(v->num);
-    case VALUE_BOOL:
-        return json_boolean(v->b);
-    case VALUE_TEXT:
-        return json_string(v->text);
-    case VALUE_NONE:
-        break;
-    }
-    return json_null();
-}
-
 static int cmd_values(int argc, char **argv)
 {
     static const struct option lo[] = {COMMON_OPTS,
@@ -551,7 +586,7 @@ static int cmd_values(int argc, char **argv)
         if (arr) {
             json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s}", "unit", db_column_str(st, 0),
                                   "element", db_column_str(st, 1), "period",
-                                  db_column_str(st, 2), "value", value_json(&v), "version", ver,
+                                  db_column_str(st, 2), "value", cli_json_value(&v), "version", ver,
                                   "agent", db_column_str(st, 7));
             if (*db_column_str(st, 8))
                 json_object_set_new(o, "author", json_string(db_column_str(st, 8)));
@@ -569,11 +604,411 @@ static int cmd_values(int argc, char **argv)
     return arr ? cli_print_json(arr) : 0;
 }
 
+/* ---- reconciliation (issue 3) ---- */
+
+static const char *operator_name(const struct common_args *a)
+{
+    const char *by = a->by;
+    if (!by || !*by)
+        by = getenv("DTI_OPERATOR");
+    if (!by || !*by)
+        by = getenv("USER");
+    return by && *by ? by : "operator";
+}
+
+static int parse_id(const char *s, int64_t *id)
+{
+    return parse_i64(s, 1, INT64_MAX, id) < 0 ? cli_usage("'%s' is not an id", s) : 0;
+}
+
+static void print_value_json(const json_t *v)
+{
+    if (json_is_string(v))
+        printf("%s", json_string_value(v));
+    else if (json_is_true(v))
+        printf("true");
+    else if (json_is_false(v))
+        printf("false");
+    else if (json_is_integer(v))
+        printf("%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    else if (json_is_real(v))
+        printf("%.15g", json_real_value(v));
+    else
+        printf("-");
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
+static void print_side(const char *label, const json_t *side)
+{
+    printf("  %-9s ", label);
+    if (!json_is_object(side)) {
+        printf("(none)\n");
+        return;
+    }
+    print_value_json(json_object_get(side, "value"));
+    printf("  by %s, version %s", jstr(side, "agent"), jstr(side, "version"));
+    if (*jstr(side, "author"))
+        printf(", author %s", jstr(side, "author"));
+    if (json_is_integer(json_object_get(side, "batch")))
+        printf(", batch %" JSON_INTEGER_FORMAT,
+               json_integer_value(json_object_get(side, "batch")));
+    if (*jstr(side, "comment"))
+        printf(" - %s", jstr(side, "comment"));
+    printf("\n");
+}
+
+static int cmd_conflicts(int argc, char **argv)
+{
+    static const struct option lo[] = {COMMON_OPTS,
+                                       {"json", no_argument, NULL, 'j'},
+                                       {"status", required_argument, NULL, 's'},
+                                       {"unit", required_argument, NULL, 'u'},
+                                       {0}};
+    struct common_args a = {.status = "open"};
+    int r = parse_opts(argc, argv, lo, on_common, &a);
+    if (r)
+        return r;
+    if (optind != argc)
+        return cli_usage("conflicts takes no arguments");
+    if (strcmp(a.status, "open") && strcmp(a.status, "resolved") && strcmp(a.status, "all"))
+        return cli_usage("--status must be open, resolved or all");
+    sqlite3 *db = NULL;
+    struct dti_err e = {0};
+    json_t *arr = NULL;
+    if ((r = open_hub(&db)) != 0)
+        return r;
+    r = reconcile_conflicts_json(db, a.status, a.unit, &arr, &e);
+    db_close(db);
+    if (r < 0)
+        return cli_fail(r, &e, "list conflicts");
+    if (a.json)
+        return cli_print_json(arr);
+    size_t i;
+    json_t *c;
+    json_array_foreach(arr, i, c)
+    {
+        printf("#%" JSON_INTEGER_FORMAT " %s %s %s  [%s]\n",
+               json_integer_value(json_object_get(c, "id")), jstr(c, "unit"), jstr(c, "period"),
+               jstr(c, "element"), jstr(c, "status"));
+        print_side("current", json_object_get(c, "current"));
+        print_side("incoming", json_object_get(c, "incoming"));
+    }
+    if (json_array_size(arr) == 0)
+        printf("no %s conflicts\n", a.status);
+    json_decref(arr);
+    return 0;
+}
+
+static int cmd_conflict(int argc, char **argv)
+{
+    static const struct option lo[] = {COMMON_OPTS, {"json", no_argument, NULL, 'j'}, {0}};
+    if (argc < 3 || strcmp(argv[1], "show") != 0)
+        return cli_usage("usage: dti-hub conflict show ID [--json]");
+    struct common_args a = {0};
+    int r = parse_opts(argc - 1, argv + 1, lo, on_common, &a);
+    if (r)
+        return r;
+    if (optind != argc - 2)
+        return cli_usage("usage: dti-hub conflict show ID [--json]");
+    int64_t id;
+    if ((r = parse_id(argv[1 + optind], &id)) != 0)
+        return r;
+    sqlite3 *db = NULL;
+    struct dti_err e = {0};
+    json_t *o = NULL;
+    if ((r = open_hub(&db)) != 0)
+        return r;
+    r = reconcile_conflict_json(db, id, &o, &e);
+    db_close(db);
+    if (r < 0)
+        return cli_fail(r, &e, "show conflict");
+    if (a.json)
+        return cli_print_json(o);
+    printf("conflict #%" PRId64 ": %s %s %s, %s (recorded %s)\n", id, jstr(o, "unit"),
+           jstr(o, "period"), jstr(o, "element"), jstr(o, "status"), jstr(o, "created"));
+    print_side("base", json_object_get(o, "base"));
+    print_side("current", json_object_get(o, "current"));
+    print_side("incoming", json_object_get(o, "incoming"));
+    printf("  scoring uses the version by %s\n",
+           jstr(json_object_get(o, "used_for_scoring"), "agent"));
+    if (strcmp(jstr(o, "status"), "open") != 0)
+        printf("  resolved: kept %s by %s at %s%s%s\n", jstr(o, "resolution"),
+               jstr(o, "resolved_by"), jstr(o, "resolved"), *jstr(o, "comment") ? " - " : "",
+               jstr(o, "comment"));
+    printf("history:\n");
+    size_t i;
+    json_t *h;
+    json_array_foreach(json_object_get(o, "history"), i, h)
+    {
+        printf("  %-28s %-16s ", jstr(h, "version"), jstr(h, "agent"));
+        print_value_json(json_object_get(h, "value"));
+        printf("  [%s]\n", jstr(h, "fate"));
+    }
+    json_decref(o);
+    return 0;
+}
+
+static int cmd_resolve(int argc, char **argv)
+{
+    static const struct option lo[] = {COMMON_OPTS,
+                                       {"keep", required_argument, NULL, 'K'},
+                                       {"value", required_argument, NULL, 'V'},
+                                       {"comment", required_argument, NULL, 'C'},
+                                       {"by", required_argument, NULL, 'B'},
+                                       {0}};
+    struct common_args a = {0};
+    int r = parse_opts(argc, argv, lo, on_common, &a);
+    if (r)
+        return r;
+    if (optind != argc - 1 || !!a.keep == !!a.value)
+        return cli_usage("usage: dti-hub resolve ID (--keep current|incoming | --value V) "
+                         "[--comment TEXT]");
+    int64_t id;
+    if ((r = parse_id(argv[optind], &id)) != 0)
+        return r;
+    enum resolve_keep keep = KEEP_VALUE;
+    if (a.keep && !strcmp(a.keep, "current"))
+        keep = KEEP_CURRENT;
+    else if (a.keep && !strcmp(a.keep, "incoming"))
+        keep = KEEP_INCOMING;
+    else if (a.keep)
+        return cli_usage("--keep must be current or incoming");
+    struct dti_err e = {0};
+    struct value v = {0};
+    if (a.value && (r = value_parse(a.value, &v, &e)) < 0)
+        return cli_fail(r, &e, "resolve");
+    if (a.comment && !utf8_valid_text(a.comment, strlen(a.comment)))
+        return cli_usage("--comment must be UTF-8 text");
+    sqlite3 *db = NULL;
+    if ((r = open_hub(&db)) != 0)
+        return r;
+    struct actor who = {.by = operator_name(&a), .now_ms = wall_ms()};
+    r = reconcile_resolve(db, id, keep, &v, a.comment, &who, &e);
+    db_close(db);
+    if (r < 0)
+        return cli_fail(r, &e, "resolve");
+    printf("conflict %" PRId64 " resolved; the offices receive the value on their next sync\n", id);
+    return 0;
+}
+
+static int cmd_lock_common(int argc, char **argv, const char *what)
+{
+    static const struct option lo[] = {COMMON_OPTS,
+                                       {"period", required_argument, NULL, 'p'},
+                                       {"unit", required_argument, NULL, 'u'},
+                                       {"level", required_argument, NULL, 'L'},
+                                       {"by", required_argument, NULL, 'B'},
+                                       {0}};
+    struct common_args a = {0};
+    int r = parse_opts(argc, argv, lo, on_common, &a);
+    if (r)
+        return r;
+    if (optind != argc || !a.period || (a.unit && a.level))
+        return cli_usage("usage: dti-hub %s --period P [--unit CODE | --level L]", what);
+    sqlite3 *db = NULL;
+    struct dti_err e = {0};
+    if ((r = open_hub(&db)) != 0)
+        return r;
+    struct actor who = {.by = operator_name(&a), .now_ms = wall_ms()};
+    size_t removed = 0;
+    if (!strcmp(what, "unlock"))
+        r = reconcile_unlock(db, a.period, a.unit, a.level, &who, &removed, &e);
+    else
+        r = reconcile_lock(db, a.period, a.unit, a.level,
+                           !strcmp(what, "approve") ? "approved" : "locked", &who, &e);
+    db_close(db);
+    if (r < 0)
+        return cli_fail(r, &e, what);
+    const char *scope = a.unit ? a.unit : a.level ? a.level : "the whole province";
+    if (!strcmp(what, "unlock"))
+        printf("period %s unlocked for %s (%zu lock%s removed)\n", a.period, scope, removed,
+               removed == 1 ? "" : "s");
+    else
+        printf("period %s %s for %s: new figures become amendments pending acceptance\n",
+               a.period, !strcmp(what, "approve") ? "approved" : "locked", scope);
+    return 0;
+}
+
+static int cmd_lock(int argc, char **argv)
+{
+    return cmd_lock_common(argc, argv, "lock");
+}
+
+static int cmd_approve(int argc, char **argv)
+{
+    return cmd_lock_common(argc, argv, "approve");
+}
+
+static int cmd_unlock(int argc, char **argv)
+{
+    return cmd_lock_common(argc, argv, "unlock");
+}
+
+static int cmd_locks(int argc, char **argv)
+{
+    static const struct option lo[] = {COMMON_OPTS, {"json", no_argument, NULL, 'j'}, {0}};
+    struct common_args a = {0};
+    int r = parse_opts(argc, argv, lo, on_common, &a);
+    if (r)
+        return r;
+    sqlite3 *db = NULL;
+    struct dti_err e = {0};
+    json_t *arr = NULL;
+    if ((r = open_hub(&db)) != 0)
+        return r;
+    r = reconcile_locks_json(db, &arr, &e);
+    db_close(db);
+    if (r < 0)
+        return cli_fail(r, &e, "list locks");
+    if (a.json)
+        return cli_print_json(arr);
+    size_t i;
+    json_t *l;
+    json_array_foreach(arr, i, l) printf("%-8s %-9s %-24s since %s by %s\n", jstr(l, "period"),
+                                         jstr(l, "state"), jstr(l, "scope"), jstr(l, "since"),
+                                         jstr(l, "by"));
+    if (json_array_size(arr) == 0)
+        printf("no locks\n");
+    json_decref(arr);
+    return 0;
+}
+
+static int cmd_amendments(int argc, char **argv)
+{
+    static const struct option lo[] = {COMMON_OPTS,
+                                       {"json", no_argument, NULL, 'j'},
+                                       {"status", required_argument, NULL, 's'},
+                                       {0}};
+    struct common_args a = {.status = "pending"};
+    int r = parse_opts(argc, argv, lo, on_common, &a);
+    if (r)
+        return r;
+    if (strcmp(a.status, "pending") && strcmp(a.status, "accepted") &&
+        strcmp(a.status, "rejected") && strcmp(a.status, "all"))
+        return cli_usage("--status must be pending, accepted, rejected or all");
+    sqlite3 *db = NULL;
+    struct dti_err e = {0};
+    json_t *arr = NULL;
+    if ((r = open_hub(&db)) != 0)
+        return r;
+    r = reconcile_amendments_json(db, a.status, &arr, &e);
+    db_close(db);
+    if (r < 0)
+        return cli_fail(r, &e, "list amendments");
+    if (a.json)
+        return cli_print_json(arr);
+    size_t i;
+    json_t *m;
+    json_array_foreach(arr, i, m)
+    {
+        printf("#%" JSON_INTEGER_FORMAT " %s %s %s = ", json_integer_value(json_object_get(m, "id")),
+               jstr(m, "unit"), jstr(m, "period"), jstr(m, "element"));
+        print_value_json(json_object_get(m, "value"));
+        printf("  by %s  [%s]%s%s\n", jstr(m, "agent"), jstr(m, "status"),
+               *jstr(m, "decision") ? " - " : "", jstr(m, "decision"));
+    }
+    if (json_array_size(arr) == 0)
+        printf("no %s amendments\n", a.status);
+    json_decref(arr);
+    return 0;
+}
+
+static int decide(int argc, char **argv, bool accept)
+{
+    static const struct option lo[] = {COMMON_OPTS,
+                                       {"comment", required_argument, NULL, 'C'},
+                                       {"by", required_argument, NULL, 'B'},
+                                       {0}};
+    struct common_args a = {0};
+    int r = parse_opts(argc, argv, lo, on_common, &a);
+    if (r)
+        return r;
+    if (optind != argc - 1 || (!accept && !a.comment))
+        return cli_usage(accept ? "usage: dti-hub accept ID [--comment TEXT]"
+                                : "usage: dti-hub reject ID --comment TEXT");
+    int64_t id;
+    if ((r = parse_id(argv[optind], &id)) != 0)
+        return r;
+    if (a.comment && !utf8_valid_text(a.comment, strlen(a.comment)))
+        return cli_usage("--comment must be UTF-8 text");
+    sqlite3 *db = NULL;
+    struct dti_err e = {0};
+    if ((r = open_hub(&db)) != 0)
+        return r;
+    struct actor who = {.by = operator_name(&a), .now_ms = wall_ms()};
+    r = accept ? reconcile_accept(db, id, a.comment, &who, &e)
+               : reconcile_reject(db, id, a.comment, &who, &e);
+    db_close(db);
+    if (r < 0)
+        return cli_fail(r, &e, accept ? "accept" : "reject");
+    printf("amendment %" PRId64 " %s\n", id, accept ? "accepted" : "rejected");
+    return 0;
+}
+
+static int cmd_accept(int argc, char **argv)
+{
+    return decide(argc, argv, true);
+}
+
+static int cmd_reject(int argc, char **argv)
+{
+    return decide(argc, argv, false);
+}
+
+static int cmd_history(int argc, char **argv)
+{
+    static const struct option lo[] = {COMMON_OPTS,
+                                       {"json", no_argument, NULL, 'j'},
+                                       {"unit", required_argument, NULL, 'u'},
+                                       {"element", required_argument, NULL, 'E'},
+                                       {"period", required_argument, NULL, 'p'},
+                                       {0}};
+    struct common_args a = {0};
+    int r = parse_opts(argc, argv, lo, on_common, &a);
+    if (r)
+        return r;
+    if (optind != argc || !a.unit || !a.element || !a.period)
+        return cli_usage("usage: dti-hub history --unit CODE --element E --period P [--json]");
+    sqlite3 *db = NULL;
+    struct dti_err e = {0};
+    json_t *arr = NULL;
+    if ((r = open_hub(&db)) != 0)
+        return r;
+    r = reconcile_history_json(db, a.unit, a.element, a.period, &arr, &e);
+    db_close(db);
+    if (r < 0)
+        return cli_fail(r, &e, "read history");
+    if (a.json)
+        return cli_print_json(arr);
+    size_t i;
+    json_t *h;
+    json_array_foreach(arr, i, h)
+    {
+        printf("%-28s %-16s ", jstr(h, "version"), jstr(h, "agent"));
+        print_value_json(json_object_get(h, "value"));
+        if (json_is_integer(json_object_get(h, "batch")))
+            printf("  batch %" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(h, "batch")));
+        if (*jstr(h, "author"))
+            printf("  (%s)", jstr(h, "author"));
+        printf("  [%s]%s%s\n", jstr(h, "fate"), *jstr(h, "comment") ? " " : "", jstr(h, "comment"));
+    }
+    if (json_array_size(arr) == 0)
+        printf("no versions of %s %s %s\n", a.unit, a.element, a.period);
+    json_decref(arr);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     cli_set_program("dti-hub");
     static const struct option lo[] = {COMMON_OPTS, {0}};
-    int r = parse_opts(argc, argv, lo, no_opt, NULL);
+    /* "+": global options stop at the command name */
+    int r = parse_opts_mode(argc, argv, "+", lo, no_opt, NULL);
     if (r)
         return r;
     if (optind >= argc) {
@@ -588,7 +1023,12 @@ int main(int argc, char **argv)
         int (*fn)(int, char **);
     } cmds[] = {{"init", cmd_init},     {"units", cmd_units},   {"enroll", cmd_enroll},
                 {"serve", cmd_serve},   {"agents", cmd_agents}, {"revoke", cmd_revoke},
-                {"values", cmd_values}};
+                {"values", cmd_values},     {"history", cmd_history},
+                {"conflicts", cmd_conflicts}, {"conflict", cmd_conflict},
+                {"resolve", cmd_resolve},   {"lock", cmd_lock},
+                {"approve", cmd_approve},   {"unlock", cmd_unlock},
+                {"locks", cmd_locks},       {"amendments", cmd_amendments},
+                {"accept", cmd_accept},     {"reject", cmd_reject}};
     for (size_t i = 0; i < ARRAY_SIZE(cmds); i++)
         if (!strcmp(cmd, cmds[i].name))
             return cmds[i].fn(sub_argc, sub_argv);

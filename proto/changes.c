@@ -10,6 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+bool notice_kind_valid(const char *kind)
+{
+    return kind && (!strcmp(kind, "overruled") || !strcmp(kind, "upheld") ||
+                    !strcmp(kind, "accepted") || !strcmp(kind, "rejected"));
+}
+
 int changes_seal(const struct changes_page *p, const struct signer *hub, struct buf *out,
                  struct dti_err *e)
 {
@@ -52,6 +58,22 @@ int changes_seal(const struct changes_page *p, const struct signer *hub, struct 
     msg.hub_hlc = p->hub_hlc;
     msg.n_changes = p->n;
     msg.changes = cp;
+    Dti__V1__Notice *ns = xcalloc(p->nnotices ? p->nnotices : 1, sizeof(*ns));
+    Dti__V1__Notice **np = xcalloc(p->nnotices ? p->nnotices : 1, sizeof(*np));
+    for (size_t i = 0; i < p->nnotices; i++) {
+        const struct notice *n = &p->notices[i];
+        dti__v1__notice__init(&ns[i]);
+        ns[i].unit = (char *)n->unit;
+        ns[i].element = (char *)n->element;
+        ns[i].period = (char *)n->period;
+        ns[i].hlc = n->hlc;
+        ns[i].kind = (char *)n->kind;
+        ns[i].comment = (char *)(n->comment ? n->comment : "");
+        ns[i].by = (char *)(n->by ? n->by : "");
+        np[i] = &ns[i];
+    }
+    msg.n_notices = p->nnotices;
+    msg.notices = np;
     size_t n = dti__v1__changes__get_packed_size(&msg);
     uint8_t *bytes = xmalloc(n);
     dti__v1__changes__pack(&msg, bytes);
@@ -59,6 +81,8 @@ int changes_seal(const struct changes_page *p, const struct signer *hub, struct 
     free(bytes);
     free(cs);
     free(cp);
+    free(ns);
+    free(np);
     return r;
 }
 
@@ -75,7 +99,8 @@ int changes_open(const void *bytes, size_t len, const uint8_t hub_pub[CRYPTO_PUB
     Dti__V1__Changes *m = dti__v1__changes__unpack(NULL, blen, body);
     hubsigned_free(hs);
     r = DTI_EPARSE;
-    if (!m || m->n_changes > CHANGES_PAGE_MAX || !origin_valid(m->agent_id) ||
+    if (!m || m->n_changes > CHANGES_PAGE_MAX || m->n_notices > CHANGES_PAGE_MAX ||
+        !origin_valid(m->agent_id) ||
         strlen(m->agent_id) != AGENT_ID_LEN || m->next < m->after) {
         dti_errf(e, r, "change page is malformed");
         goto fail;
@@ -125,6 +150,27 @@ int changes_open(const void *bytes, size_t len, const uint8_t hub_pub[CRYPTO_PUB
             goto fail;
         }
     }
+    p->notices = xcalloc(m->n_notices ? m->n_notices : 1, sizeof(*p->notices));
+    for (size_t i = 0; i < m->n_notices; i++) {
+        const Dti__V1__Notice *nm = m->notices[i];
+        struct dti_err ke = {0};
+        if (key_check(nm->unit, nm->element, nm->period, &ke) < 0 || nm->hlc == 0 ||
+            !notice_kind_valid(nm->kind) || strlen(nm->comment) > COMMENT_MAX ||
+            !utf8_valid_text(nm->comment, strlen(nm->comment)) || strlen(nm->by) > AUTHOR_MAX ||
+            !utf8_valid_text(nm->by, strlen(nm->by))) {
+            dti_errf(e, r, "notice %zu is invalid", i);
+            goto fail;
+        }
+        struct notice *n = &p->notices[i];
+        n->unit = nm->unit;
+        n->element = nm->element;
+        n->period = nm->period;
+        n->hlc = nm->hlc;
+        n->kind = nm->kind;
+        n->comment = nm->comment;
+        n->by = nm->by;
+    }
+    p->nnotices = m->n_notices;
     memcpy(p->agent_id, m->agent_id, AGENT_ID_LEN + 1);
     p->after = m->after;
     p->next = m->next;
@@ -135,6 +181,7 @@ int changes_open(const void *bytes, size_t len, const uint8_t hub_pub[CRYPTO_PUB
     return 0;
 fail:
     free(p->items);
+    free(p->notices);
     if (m)
         dti__v1__changes__free_unpacked(m, NULL);
     memset(p, 0, sizeof(*p));
@@ -144,6 +191,7 @@ fail:
 void changes_release(struct changes_page *p)
 {
     free(p->items);
+    free(p->notices);
     if (p->msg)
         dti__v1__changes__free_unpacked(p->msg, NULL);
     memset(p, 0, sizeof(*p));

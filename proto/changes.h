@@ -29,6 +29,20 @@ struct change {
     const char *comment;
 };
 
+/* What the hub decided about one of the agent's own versions. */
+struct notice {
+    const char *unit;
+    const char *element;
+    const char *period;
+    uint64_t hlc;        /* the agent's version */
+    const char *kind;    /* "overruled", "upheld", "accepted", "rejected" */
+    const char *comment;
+    const char *by;
+};
+
+/* True for the four notice kinds. */
+bool notice_kind_valid(const char *kind);
+
 struct changes_page {
     char agent_id[AGENT_ID_LEN + 1];
     uint64_t after;
@@ -37,6 +51,8 @@ struct changes_page {
     uint64_t hub_hlc;
     size_t n;
     struct change *items; /* owned when opened */
+    size_t nnotices;
+    struct notice *notices; /* owned when opened */
     void *msg;            /* owned when opened: backs the strings */
 };
 

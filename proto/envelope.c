@@ -249,6 +249,14 @@ int batch_builder_seal(struct batch_builder *b, const struct batch_header *h,
         case VALUE_NONE:
             break;
         }
+        /* envelope_records reads a version back only if it is not 0 and its
+         * step from the previous one fits an int64 */
+        if (br->hlc == 0 || (br->hlc >= prev && br->hlc - prev > (uint64_t)INT64_MAX) ||
+            (br->hlc < prev && prev - br->hlc > (uint64_t)INT64_MAX + 1)) {
+            r = dti_errf(e, DTI_EINVAL, "record %zu: version %" PRIu64 " cannot follow %" PRIu64, i,
+                         br->hlc, prev);
+            goto out;
+        }
         pr->hlc_delta = (int64_t)(br->hlc - prev);
         prev = br->hlc;
         pr->base_hlc = br->base_hlc;
@@ -377,6 +385,11 @@ int envelope_parse(const void *bytes, size_t len, struct envelope **out, struct 
     env->env = dti__v1__envelope__unpack(NULL, len, bytes);
     if (!env->env) {
         dti_errf(e, r, "envelope is not a valid protobuf Envelope");
+        goto fail;
+    }
+    /* fields the signature does not cover would let two byte strings share a hash */
+    if (env->env->base.n_unknown_fields) {
+        dti_errf(e, r, "envelope carries fields outside the signed part");
         goto fail;
     }
     if (env->env->signature.len != CRYPTO_SIG_LEN) {
@@ -645,6 +658,9 @@ out:
     if (r < 0) {
         free(env->recs);
         env->recs = NULL;
+        if (env->batch) /* a later call unpacks again */
+            dti__v1__batch__free_unpacked(env->batch, NULL);
+        env->batch = NULL;
     }
     buf_release(&raw);
     return r;
