@@ -781,7 +781,7 @@ int store_apply_changes(struct store *st, const struct changes_page *p, size_t *
             }
         }
     }
-    if (
+    if ((r = db_meta_set_u64(st->db, "cursor", p->next, e)) < 0 ||
         (r = store_observe_hub(st, p->hub_hlc, e)) < 0)
         goto out;
     r = db_commit(st->db, e);

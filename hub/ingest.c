@@ -264,7 +264,9 @@ merge:;
     in.incoming.auth = bc->auth;
     in.base_hlc = rec->base_hlc;
     in.base_origin = rec->base_origin;
-    in.hub_hlc = bc->hub_hlc;
+    /* the bound is against the hub's wall clock: bc->hub_hlc has taken in the
+     * office's clock already, which would let the bound compound */
+    in.hub_hlc = hlc_make(bc->now_ms, 0);
     in.max_future_ms = INGEST_MAX_FUTURE_MS;
     in.locked = locked;
 
