@@ -8,9 +8,9 @@
  * nothing, where nothing is held) is a fast-forward; otherwise the two are
  * concurrent - higher authority wins and the conflict is resolved by
  * authority, or at equal authority a deterministic winner (HLC, then origin)
- * is used for scoring and the conflict stays open for the operator. An
- * office clock more than max_future_ms ahead of the hub is clamped for the
- * comparison, so a future-dated clock cannot win.
+ * is used for scoring and the conflict stays open for the operator. A
+ * version more than max_future_ms ahead of hub_hlc (the hub's wall clock)
+ * never beats one within that bound, so a future-dated clock cannot win.
  */
 #ifndef DTI_MERGE_H
 #define DTI_MERGE_H
