@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define IMPORT_MAX_ROWS 1000000
 
@@ -171,6 +172,17 @@ static int new_transport(struct store *st, struct http_client **hc, struct trans
 
 /* ---- init ---- */
 
+/* Remove what a failed init created (store, its WAL files, key). */
+static void remove_agent_files(const char *dir)
+{
+    static const char *const names[] = {STORE_DB, STORE_DB "-wal", STORE_DB "-shm", STORE_KEY};
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+        char *p = path_join(dir, names[i]);
+        unlink(p);
+        free(p);
+    }
+}
+
 static int cmd_init(int argc, char **argv)
 {
     struct args a = {0};
@@ -186,6 +198,7 @@ static int cmd_init(int argc, char **argv)
     struct store *st = NULL;
     struct http_client *hc = NULL;
     char *keypath = NULL;
+    bool created = false;
     if ((r = token_decode(a.token, &tok, &e)) < 0)
         return cli_fail(r, &e, "read the enrolment token");
     if (a.hub && !hub_url_valid(a.hub))
@@ -210,26 +223,33 @@ static int cmd_init(int argc, char **argv)
     /* the store first (it refuses an existing agent), then the key beside it */
     if ((r = store_create(&st, agent_dir(), &id, &e)) < 0)
         goto fail;
+    created = true;
     keypath = path_join(agent_dir(), STORE_KEY);
     if ((r = signer_save(key, keypath, &e)) < 0)
         goto fail;
-    printf("agent %s for unit %s, hub %s\n", id.agent_id, id.unit, id.hub_url);
     struct transport t;
     if ((r = new_transport(st, &hc, &t, &e)) < 0)
         goto fail;
     r = sync_enrol(st, key, &t, wall_ms(), &e);
-    if (r == 0) {
+    if (r < 0 && !dti_transient(r))
+        goto fail;
+    printf("agent %s for unit %s, hub %s\n", id.agent_id, id.unit, id.hub_url);
+    if (r == 0)
         printf("enrolled\n");
-    } else if (dti_transient(r)) {
+    else
         printf("the hub cannot be reached now (%s); enrolment will complete on the first sync\n",
                dti_err_text(&e, r));
-        r = 0;
-    } else {
-        goto fail;
-    }
+    r = 0;
     goto out;
 fail:
     r = cli_fail(r, &e, "initialise the agent");
+    if (created) {
+        /* a refused enrolment (wrong pin, bad token) leaves nothing behind: init can be
+         * run again; nothing was recorded in a store this new */
+        store_close(st);
+        st = NULL;
+        remove_agent_files(agent_dir());
+    }
 out:
     http_client_free(hc);
     store_close(st);

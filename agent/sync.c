@@ -194,6 +194,13 @@ static int pull_all(struct store *st, const struct signer *key, const struct sto
         size_t applied, flagged;
         if ((r = store_apply_changes(st, &cp, &applied, &flagged, e)) < 0)
             goto next;
+        uint64_t moved;
+        if ((r = store_cursor(st, &moved, e)) < 0)
+            goto next;
+        if (moved != cp.next) { /* never ask for the same page forever */
+            r = dti_errf(e, DTI_ESTATE, "the pull cursor did not advance to %" PRIu64, cp.next);
+            goto next;
+        }
         rep->pages++;
         rep->applied += applied;
         rep->flagged += flagged;

@@ -14,6 +14,7 @@ pkgs=(
   libjansson-dev
   libcmocka-dev
   curl
+  jq
 )
 
 missing=()
