@@ -602,8 +602,15 @@ int store_ack(struct store *st, const struct receipt *rc, const void *bytes, siz
                         "ORDER BY idx",
                         e)) < 0 ||
         (r = db_prepare(st->db, &upd,
-                        "UPDATE vals SET state = ?6, note = ?7 WHERE unit = ?1 AND "
-                        "element = ?2 AND period = ?3 AND hlc = ?4 AND origin = ?5",
+                        /* once the hub has taken the edit, what it held before is moot */
+                        "UPDATE vals SET state = ?6, note = ?7, "
+                        "hub_kind = iif(?6 = 'synced', NULL, hub_kind), "
+                        "hub_num = iif(?6 = 'synced', NULL, hub_num), "
+                        "hub_txt = iif(?6 = 'synced', NULL, hub_txt), "
+                        "hub_hlc = iif(?6 = 'synced', NULL, hub_hlc), "
+                        "hub_origin = iif(?6 = 'synced', NULL, hub_origin) "
+                        "WHERE unit = ?1 AND element = ?2 AND period = ?3 AND hlc = ?4 AND "
+                        "origin = ?5",
                         e)) < 0 ||
         (r = db_prepare(st->db, &dec, decision_sql, e)) < 0)
         goto out;

@@ -15,7 +15,9 @@ uint64_t hlc_tick(struct hlc *c, uint64_t now_ms)
     if (now_ms > HLC_MS_MAX)
         now_ms = HLC_MS_MAX;
     uint64_t wall = hlc_make(now_ms, 0);
-    uint64_t next = wall > c->last ? wall : c->last + 1;
+    /* saturate rather than wrap to 0: only a hostile peer could push a clock to the
+     * year 10889, and a stuck clock is detectable where a wrapped one is not */
+    uint64_t next = wall > c->last ? wall : c->last == UINT64_MAX ? UINT64_MAX : c->last + 1;
     c->last = next;
     return next;
 }
