@@ -35,9 +35,9 @@
 #define FRAMEWORK_CATEGORIES_MAX 256 /* per element */
 #define FRAMEWORK_TIERS_MAX 64
 #define FRAMEWORK_CHECKS_MAX 64
-#define FRAMEWORK_NAME_MAX 500 /* bytes of UTF-8 in a name */
+#define FRAMEWORK_NAME_MAX 500  /* bytes of UTF-8 in a name */
 #define FRAMEWORK_TEXT_MAX 2000 /* bytes of UTF-8 in a description, evidence, ... */
-#define FW_PROBLEMS_MAX 200   /* problems kept; one more says there were more */
+#define FW_PROBLEMS_MAX 200     /* problems kept; one more says there were more */
 
 enum fw_level {
     FW_LEVEL_COMMUNE,
@@ -169,7 +169,7 @@ struct framework {
     size_t ngroups;
     struct fw_band *bands; /* may be empty: no bands */
     size_t nbands;
-    size_t *by_code; /* element indices in code order (strcmp) */
+    size_t *by_code;  /* element indices in code order (strcmp) */
     size_t *required; /* distinct elements read by scored components, in code order */
     size_t nrequired;
     uint8_t hash[CRYPTO_SHA256_LEN]; /* framework_hash */
@@ -199,8 +199,8 @@ struct fw_problems {
  * NULL) and the code is DTI_EPARSE (malformed or inconsistent) or
  * DTI_ETOOBIG (over FRAMEWORK_FILE_MAX or another ceiling); *out is untouched.
  */
-int framework_parse(const char *text, size_t len, const char *source_name,
-                    struct framework **out, struct fw_problems *probs);
+int framework_parse(const char *text, size_t len, const char *source_name, struct framework **out,
+                    struct fw_problems *probs);
 /* Free a framework; NULL is a no-op. */
 void framework_free(struct framework *fw);
 
@@ -228,8 +228,8 @@ bool framework_find_component(const struct framework *fw, const char *code, size
  * number matches the code it is written as). VALUE_NONE (not collected) is
  * always acceptable.
  */
-int framework_check_value(const struct framework *fw, const char *element,
-                          const struct value *v, struct dti_err *e);
+int framework_check_value(const struct framework *fw, const char *element, const struct value *v,
+                          struct dti_err *e);
 /* Index of the category of element el that v names, or -1. */
 long fw_element_category(const struct fw_element *el, const struct value *v);
 
