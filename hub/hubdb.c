@@ -90,6 +90,14 @@ static const char *const hub_migrations[] = {
     "CREATE TABLE audit("
     "  id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, actor TEXT NOT NULL,"
     "  action TEXT NOT NULL, detail TEXT NOT NULL);",
+    /* 3: indicator frameworks as data. Versions only grow: the framework in force
+     * for a level and period is its highest version; older ones stay for the
+     * results that were scored against them. chg delivers them to agents. */
+    "CREATE TABLE frameworks("
+    "  version INTEGER PRIMARY KEY, id TEXT NOT NULL, name TEXT NOT NULL,"
+    "  level TEXT NOT NULL, period TEXT NOT NULL, hash BLOB NOT NULL, json TEXT NOT NULL,"
+    "  imported_ms INTEGER NOT NULL, imported_by TEXT NOT NULL, chg INTEGER NOT NULL);"
+    "CREATE INDEX frameworks_in_force ON frameworks(level, period, version);",
 };
 
 int hubdb_open(sqlite3 **out, const char *dir, bool create, struct dti_err *e)
