@@ -121,6 +121,16 @@ out:
     return r;
 }
 
+int hubdb_next_chg(sqlite3 *db, uint64_t *chg, struct dti_err *e)
+{
+    uint64_t v;
+    int r = db_meta_get_u64(db, "chg", 0, &v, e);
+    if (r < 0)
+        return r;
+    *chg = v + 1;
+    return db_meta_set_u64(db, "chg", v + 1, e);
+}
+
 /* ---- units ---- */
 
 static bool level_valid(const char *s)

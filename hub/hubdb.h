@@ -33,6 +33,10 @@ enum authority {
 /* Open dir/hub.db (create: make it and the schema), migrated to the latest schema. */
 int hubdb_open(sqlite3 **out, const char *dir, bool create, struct dti_err *e);
 
+/* The next number of the change feed (meta "chg"), inside the caller's
+ * transaction. Values, notices and frameworks share these numbers. */
+int hubdb_next_chg(sqlite3 *db, uint64_t *chg, struct dti_err *e);
+
 /* --- units --- */
 
 /* Import code,name,level,parent_code[,valid_from,valid_to,successor] rows

@@ -94,17 +94,6 @@ static int hub_tick(sqlite3 *db, uint64_t now_ms, uint64_t *hlc, struct dti_err 
     return db_meta_set_u64(db, "hlc", c.last, e);
 }
 
-/* The next number of the change feed. */
-static int next_chg(sqlite3 *db, uint64_t *chg, struct dti_err *e)
-{
-    uint64_t v;
-    int r = db_meta_get_u64(db, "chg", 0, &v, e);
-    if (r < 0)
-        return r;
-    *chg = v + 1;
-    return db_meta_set_u64(db, "chg", v + 1, e);
-}
-
 static int audit(sqlite3 *db, const struct actor *who, const char *action, const char *detail,
                  struct dti_err *e)
 {
@@ -129,7 +118,7 @@ static int notify(sqlite3 *db, const char *agent, const char *unit, const char *
         return 0; /* the hub's own versions have no office to tell */
     uint64_t chg;
     sqlite3_stmt *st = NULL;
-    int r = next_chg(db, &chg, e);
+    int r = hubdb_next_chg(db, &chg, e);
     if (r < 0 ||
         (r = db_prepare(db, &st,
                         "INSERT INTO notices(agent, unit, element, period, hlc, kind, comment, "
@@ -159,7 +148,7 @@ static int write_hub_version(sqlite3 *db, const char *unit, const char *element,
     uint64_t hlc, chg;
     sqlite3_stmt *st = NULL;
     int r;
-    if ((r = hub_tick(db, who->now_ms, &hlc, e)) < 0 || (r = next_chg(db, &chg, e)) < 0)
+    if ((r = hub_tick(db, who->now_ms, &hlc, e)) < 0 || (r = hubdb_next_chg(db, &chg, e)) < 0)
         return r;
     if ((r = db_prepare(db, &st,
                         "INSERT INTO history(unit, element, period, kind, num, txt, hlc, origin, "
