@@ -4,6 +4,7 @@
 #include "store.h"
 #include "db.h"
 #include "envelope.h"
+#include "framework.h"
 #include "hlc.h"
 #include "util.h"
 
@@ -49,6 +50,13 @@ static const char *const agent_migrations[] = {
     "  period TEXT NOT NULL, hlc INTEGER NOT NULL, kind TEXT NOT NULL,"
     "  comment TEXT, by_whom TEXT, at_ms INTEGER NOT NULL);"
     "CREATE INDEX decisions_version ON decisions(unit, element, period, hlc);",
+    /* 3: frameworks from the hub, and the level of each unit in scope (to find the
+     * framework in force for a unit and period) */
+    "ALTER TABLE scope ADD COLUMN level TEXT;"
+    "CREATE TABLE frameworks("
+    "  version INTEGER PRIMARY KEY, level TEXT NOT NULL, period TEXT NOT NULL,"
+    "  json TEXT NOT NULL, received_ms INTEGER NOT NULL);"
+    "CREATE INDEX frameworks_in_force ON frameworks(level, period, version);",
 };
 
 struct store {
@@ -168,7 +176,7 @@ int store_identity(struct store *st, struct store_identity *id, struct dti_err *
 }
 
 int store_enrolled(struct store *st, const uint8_t hub_pub[32], char (*scope)[UNIT_CODE_MAX + 1],
-                   size_t nscope, uint64_t next_seq, struct dti_err *e)
+                   char (*levels)[16], size_t nscope, uint64_t next_seq, struct dti_err *e)
 {
     char hex[65];
     hex_encode(hub_pub, 32, hex);
@@ -179,7 +187,8 @@ int store_enrolled(struct store *st, const uint8_t hub_pub[32], char (*scope)[UN
         (r = db_meta_set(st->db, "token_secret", "", e)) < 0 ||
         (r = db_meta_get_u64(st->db, "next_seq", 1, &have_next, e)) < 0 ||
         (r = db_exec(st->db, "DELETE FROM scope", e)) < 0 ||
-        (r = db_prepare(st->db, &s, "INSERT OR IGNORE INTO scope(unit) VALUES (?1)", e)) < 0)
+        (r = db_prepare(st->db, &s, "INSERT OR IGNORE INTO scope(unit, level) VALUES (?1, ?2)",
+                        e)) < 0)
         goto out;
     if (next_seq > have_next) {
         r = dti_errf(e, DTI_ESTATE,
@@ -190,6 +199,7 @@ int store_enrolled(struct store *st, const uint8_t hub_pub[32], char (*scope)[UN
     for (size_t i = 0; i < nscope; i++) {
         sqlite3_reset(s);
         sqlite3_bind_text(s, 1, scope[i], -1, SQLITE_STATIC);
+        db_bind_text_or_null(s, 2, levels ? levels[i] : NULL);
         if (sqlite3_step(s) != SQLITE_DONE) {
             r = db_fail(st->db, e, "store scope");
             goto out;
@@ -245,14 +255,106 @@ int store_observe_hub(struct store *st, uint64_t hub_hlc, struct dti_err *e)
     return db_meta_set_u64(st->db, "hlc", c.last, e);
 }
 
+/* ---- frameworks ---- */
+
+int store_unit_level(struct store *st, const char *unit, char level[16], struct dti_err *e)
+{
+    sqlite3_stmt *s = NULL;
+    int r = db_prepare(st->db, &s, "SELECT coalesce(level, '') FROM scope WHERE unit = ?1", e);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(s, 1, unit, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) == SQLITE_ROW && *db_column_str(s, 0))
+        snprintf(level, 16, "%s", db_column_str(s, 0));
+    else
+        r = dti_errf(e, DTI_ENOTFOUND, "the level of unit '%s' is not known yet (sync once)",
+                     unit);
+    sqlite3_finalize(s);
+    return r;
+}
+
+int store_framework(struct store *st, const char *unit, const char *period,
+                    struct framework **fw, uint64_t *version, struct dti_err *e)
+{
+    char level[16];
+    sqlite3_stmt *s = NULL;
+    int r = store_unit_level(st, unit, level, e);
+    if (r < 0)
+        return r;
+    if ((r = db_prepare(st->db, &s,
+                        "SELECT version, json FROM frameworks WHERE level = ?1 AND period = ?2 "
+                        "ORDER BY version DESC LIMIT 1",
+                        e)) < 0)
+        return r;
+    sqlite3_bind_text(s, 1, level, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, period, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        struct fw_problems probs = {0};
+        *version = (uint64_t)sqlite3_column_int64(s, 0);
+        r = framework_parse(db_column_str(s, 1), (size_t)sqlite3_column_bytes(s, 1), "framework",
+                            fw, &probs);
+        if (r < 0) /* the hub validated it: a broken copy here is a broken store */
+            r = dti_err_set(e, DTI_ESTATE, "the stored framework version %" PRIu64
+                                           " does not parse",
+                            *version);
+        fw_problems_release(&probs);
+    } else {
+        r = dti_errf(e, DTI_ENOTFOUND, "no framework for %s units in period %s yet", level,
+                     period);
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+/* The frameworks store_record consults, one per unit x period seen. */
+struct fw_cache {
+    struct {
+        char unit[UNIT_CODE_MAX + 1];
+        char period[PERIOD_MAX + 1];
+        struct framework *fw; /* NULL: none in force */
+    } e[8];
+    size_t n;
+};
+
+static void fw_cache_release(struct fw_cache *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        framework_free(c->e[i].fw);
+    c->n = 0;
+}
+
+static const struct framework *fw_cache_get(struct store *st, struct fw_cache *c,
+                                            const char *unit, const char *period)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (!strcmp(c->e[i].unit, unit) && !strcmp(c->e[i].period, period))
+            return c->e[i].fw;
+    if (c->n == ARRAY_SIZE(c->e))
+        fw_cache_release(c);
+    size_t i = c->n++;
+    snprintf(c->e[i].unit, sizeof(c->e[i].unit), "%s", unit);
+    snprintf(c->e[i].period, sizeof(c->e[i].period), "%s", period);
+    uint64_t version;
+    if (store_framework(st, unit, period, &c->e[i].fw, &version, NULL) < 0)
+        c->e[i].fw = NULL; /* none yet: element codes are free text until one arrives */
+    return c->e[i].fw;
+}
+
 /* ---- recording edits ---- */
 
-static int check_edit(struct store *st, const struct edit *ed, struct dti_err *e)
+static int check_edit(struct store *st, struct fw_cache *fc, const struct edit *ed,
+                      struct dti_err *e)
 {
     int r = key_check(ed->unit, ed->element, ed->period, e);
     if (r < 0)
         return r;
     if ((r = value_check(&ed->value, e)) < 0)
+        return r;
+    if ((r = store_check_scope(st, ed->unit, e)) < 0)
+        return r;
+    /* with a framework in force, its elements and bounds are the rule */
+    const struct framework *fw = fw_cache_get(st, fc, ed->unit, ed->period);
+    if (fw && (r = framework_check_value(fw, ed->element, &ed->value, e)) < 0)
         return r;
     if (ed->author && (strlen(ed->author) > AUTHOR_MAX ||
                        !utf8_valid_text(ed->author, strlen(ed->author))))
@@ -262,7 +364,7 @@ static int check_edit(struct store *st, const struct edit *ed, struct dti_err *e
                         !utf8_valid_text(ed->comment, strlen(ed->comment))))
         return dti_errf(e, DTI_EINVAL, "comment must be UTF-8 text of at most %d bytes",
                         COMMENT_MAX);
-    return store_check_scope(st, ed->unit, e);
+    return 0;
 }
 
 int store_record(struct store *st, const struct edit *edits, size_t n, uint64_t now_ms,
@@ -271,6 +373,7 @@ int store_record(struct store *st, const struct edit *edits, size_t n, uint64_t 
     sqlite3_stmt *get = NULL, *put = NULL, *out = NULL;
     struct store_identity id;
     struct hlc clock;
+    struct fw_cache fc = {0};
     int r;
     *bad_index = 0;
     if ((r = store_identity(st, &id, e)) < 0)
@@ -298,7 +401,7 @@ int store_record(struct store *st, const struct edit *edits, size_t n, uint64_t 
         goto out;
     for (size_t i = 0; i < n; i++) {
         const struct edit *ed = &edits[i];
-        if ((r = check_edit(st, ed, e)) < 0) {
+        if ((r = check_edit(st, &fc, ed, e)) < 0) {
             *bad_index = i;
             goto out;
         }
@@ -349,6 +452,7 @@ out:
     sqlite3_finalize(get);
     sqlite3_finalize(put);
     sqlite3_finalize(out);
+    fw_cache_release(&fc);
     if (r < 0)
         db_rollback(st->db);
     return r;
@@ -691,7 +795,7 @@ int store_cursor(struct store *st, uint64_t *cursor, struct dti_err *e)
 int store_apply_changes(struct store *st, const struct changes_page *p, size_t *applied,
                         size_t *flagged, struct dti_err *e)
 {
-    sqlite3_stmt *get = NULL, *put = NULL, *flag = NULL, *dec = NULL, *mark = NULL;
+    sqlite3_stmt *get = NULL, *put = NULL, *flag = NULL, *dec = NULL, *mark = NULL, *fwput = NULL;
     int r;
     *applied = *flagged = 0;
     if ((r = db_begin(st->db, e)) < 0)
@@ -788,6 +892,25 @@ int store_apply_changes(struct store *st, const struct changes_page *p, size_t *
             }
         }
     }
+    if (p->nframeworks &&
+        (r = db_prepare(st->db, &fwput,
+                        "INSERT OR IGNORE INTO frameworks(version, level, period, json, "
+                        "received_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        e)) < 0)
+        goto out;
+    for (size_t i = 0; i < p->nframeworks; i++) {
+        const struct framework_doc *d = &p->frameworks[i];
+        sqlite3_reset(fwput);
+        sqlite3_bind_int64(fwput, 1, (sqlite3_int64)d->version);
+        sqlite3_bind_text(fwput, 2, d->level, -1, SQLITE_STATIC);
+        sqlite3_bind_text(fwput, 3, d->period, -1, SQLITE_STATIC);
+        sqlite3_bind_text(fwput, 4, d->json, (int)d->json_len, SQLITE_STATIC);
+        sqlite3_bind_int64(fwput, 5, (sqlite3_int64)wall_ms());
+        if (sqlite3_step(fwput) != SQLITE_DONE) {
+            r = db_fail(st->db, e, "store framework");
+            goto out;
+        }
+    }
     if ((r = db_meta_set_u64(st->db, "cursor", p->next, e)) < 0 ||
         (r = store_observe_hub(st, p->hub_hlc, e)) < 0)
         goto out;
@@ -798,6 +921,7 @@ out:
     sqlite3_finalize(flag);
     sqlite3_finalize(dec);
     sqlite3_finalize(mark);
+    sqlite3_finalize(fwput);
     if (r < 0)
         db_rollback(st->db);
     return r;

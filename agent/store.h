@@ -50,9 +50,17 @@ int store_open(struct store **out, const char *dir, struct dti_err *e);
 void store_close(struct store *st);
 
 int store_identity(struct store *st, struct store_identity *id, struct dti_err *e);
-/* Enrolment finished: pin the hub key, set the scope, forget the token. */
+/* Enrolment finished: pin the hub key, set the scope (with each unit's level,
+ * or NULL levels), forget the token. */
 int store_enrolled(struct store *st, const uint8_t hub_pub[32], char (*scope)[UNIT_CODE_MAX + 1],
-                   size_t nscope, uint64_t next_seq, struct dti_err *e);
+                   char (*levels)[16], size_t nscope, uint64_t next_seq, struct dti_err *e);
+/* The level of a unit in scope. DTI_ENOTFOUND before enrolment told it. */
+int store_unit_level(struct store *st, const char *unit, char level[16], struct dti_err *e);
+/* The framework in force for a unit's level and a period (the highest
+ * version received), parsed; the caller frees it. DTI_ENOTFOUND when none. */
+struct framework;
+int store_framework(struct store *st, const char *unit, const char *period,
+                    struct framework **fw, uint64_t *version, struct dti_err *e);
 /* DTI_ESCOPE (with the reason in e) unless unit is in this agent's scope. */
 int store_check_scope(struct store *st, const char *unit, struct dti_err *e);
 
@@ -67,7 +75,9 @@ struct edit {
 };
 
 /* Record edits (all or none) in one transaction: values and outbox. Each is
- * validated (key, value, scope) first; *bad_index names the first bad one. */
+ * validated first - key, value, scope, and, where a framework is in force for
+ * the unit's level and the period, its element list and bounds; *bad_index
+ * names the first bad one. */
 int store_record(struct store *st, const struct edit *edits, size_t n, uint64_t now_ms,
                  size_t *bad_index, struct dti_err *e);
 

@@ -69,7 +69,8 @@ int sync_enrol(struct store *st, const struct signer *key, const struct transpor
                      rs.agent_id, rs.unit, id.agent_id, id.unit);
         goto out;
     }
-    if ((r = store_enrolled(st, rs.hub_pub, rs.scope, rs.nscope, rs.next_seq, e)) < 0 ||
+    if ((r = store_enrolled(st, rs.hub_pub, rs.scope, rs.scope_levels, rs.nscope, rs.next_seq,
+                            e)) < 0 ||
         (r = store_observe_hub(st, rs.hub_hlc, e)) < 0)
         goto out;
 out:

@@ -61,8 +61,12 @@ int enrol_handle(sqlite3 *db, const struct signer *hub, const void *body, size_t
     rs.hub_hlc = hub_hlc;
     rs.nscope = nscope;
     rs.scope = xcalloc(nscope, sizeof(*rs.scope));
-    for (size_t i = 0; i < nscope; i++)
+    rs.scope_levels = xcalloc(nscope, sizeof(*rs.scope_levels));
+    for (size_t i = 0; i < nscope; i++) {
         snprintf(rs.scope[i], sizeof(rs.scope[i]), "%s", scope[i]);
+        if ((r = units_level(db, scope[i], rs.scope_levels[i], &e)) < 0)
+            goto out;
+    }
     if ((r = enroll_response_seal(&rs, hub, out, &e)) < 0)
         goto out;
     r = db_commit(db, &e);

@@ -15,7 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* columns: 0 is_notice, 1 unit, 2 element, 3 period, 4 kind, 5 num, 6 txt, 7 hlc,
+/* columns: 0 row type (0 value, 1 notice, 2 framework), 1 unit | level, 2 element | id,
+ * 3 period, 4 kind, 5 num, 6 txt | framework json, 7 hlc | framework version,
  * 8 origin | notice kind, 9 author | comment, 10 comment | by, 11 chg */
 static const char feed_sql[] =
     "WITH RECURSIVE s(code) AS (SELECT ?1 UNION "
@@ -26,7 +27,12 @@ static const char feed_sql[] =
     "UNION ALL "
     "SELECT 1, unit, element, period, 0, NULL, NULL, hlc, kind, coalesce(comment, ''), "
     "coalesce(by_whom, ''), chg FROM notices WHERE agent = ?3 AND chg > ?2 "
+    "UNION ALL "
+    "SELECT 2, level, id, period, 0, NULL, json, version, '', '', '', chg FROM frameworks "
+    "WHERE chg > ?2 AND level IN (SELECT u.level FROM units u JOIN s ON u.code = s.code) "
     "ORDER BY 12 LIMIT ?4";
+
+#define FEED_PAGE_BYTES (8u << 20) /* frameworks are large: a page stops growing here */
 
 static void page_release_copies(struct changes_page *p)
 {
@@ -50,8 +56,14 @@ static void page_release_copies(struct changes_page *p)
         free((char *)no->comment);
         free((char *)no->by);
     }
+    for (size_t i = 0; i < p->nframeworks; i++) {
+        free((char *)p->frameworks[i].level);
+        free((char *)p->frameworks[i].period);
+        free((char *)p->frameworks[i].json);
+    }
     free(p->items);
     free(p->notices);
+    free(p->frameworks);
 }
 
 int feed_page(sqlite3 *db, const struct signer *hub, const char *agent_id, uint64_t after,
@@ -82,17 +94,30 @@ int feed_page(sqlite3 *db, const struct signer *hub, const char *agent_id, uint6
     /* rows are copied: a page holds at most CHANGES_PAGE_MAX of them */
     page.items = xcalloc(limit, sizeof(*page.items));
     page.notices = xcalloc(limit, sizeof(*page.notices));
+    page.frameworks = xcalloc(limit, sizeof(*page.frameworks));
     uint64_t last = after;
-    size_t rows = 0;
+    size_t rows = 0, bytes = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (rows == limit) {
+        int type = sqlite3_column_int(st, 0);
+        size_t size = (size_t)sqlite3_column_bytes(st, 6) + 64;
+        if (rows == limit || (rows > 0 && bytes + size > FEED_PAGE_BYTES)) {
             page.more = true;
             break;
         }
         rows++;
+        bytes += size;
         last = (uint64_t)sqlite3_column_int64(st, 11);
-        if (sqlite3_column_int(st, 0)) {
+        if (type == 2) {
+            struct framework_doc *fd = &page.frameworks[page.nframeworks++];
+            fd->level = xstrdup(db_column_str(st, 1));
+            fd->period = xstrdup(db_column_str(st, 3));
+            fd->json = xstrdup(db_column_str(st, 6));
+            fd->json_len = strlen(fd->json);
+            fd->version = (uint64_t)sqlite3_column_int64(st, 7);
+            continue;
+        }
+        if (type == 1) {
             struct notice *no = &page.notices[page.nnotices++];
             no->unit = xstrdup(db_column_str(st, 1));
             no->element = xstrdup(db_column_str(st, 2));

@@ -9,6 +9,7 @@
 #include "ingest.h"
 #include "db.h"
 #include "envelope.h"
+#include "framework.h"
 #include "hlc.h"
 #include "hubdb.h"
 #include "merge.h"
@@ -16,6 +17,7 @@
 #include "receipt.h"
 #include "util.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,6 +36,7 @@ enum stmt_id {
     ST_AMEND_PUT,
     ST_HIST_FROM_VAL,
     ST_CONFLICT_PUT,
+    ST_FW_IN_FORCE,
     ST_META_GET,
     ST_META_PUT,
     ST__COUNT
@@ -77,9 +80,21 @@ static const char *const stmt_sql[ST__COUNT] = {
                         "winner_hlc, winner_origin, status, resolution, created_ms, "
                         "resolved_ms, resolved_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
                         "?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    [ST_FW_IN_FORCE] = "SELECT f.version, u.level, f.json FROM units u JOIN frameworks f ON "
+                       "f.level = u.level AND f.period = ?2 WHERE u.code = ?1 "
+                       "ORDER BY f.version DESC LIMIT 1",
     [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
     [ST_META_PUT] = "INSERT INTO meta(key, value) VALUES (?1, ?2) "
                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+};
+
+/* Parsed frameworks by (level, period, version): parsing costs more than a batch. */
+#define FW_CACHE 8
+struct fw_slot {
+    char level[16];
+    char period[PERIOD_MAX + 1];
+    uint64_t version;
+    struct framework *fw;
 };
 
 struct ingest {
@@ -88,6 +103,8 @@ struct ingest {
     sqlite3_stmt *st[ST__COUNT];
     struct hlc clock;
     struct ingest_stats stats;
+    struct fw_slot fws[FW_CACHE];
+    size_t fw_next; /* round-robin replacement */
 };
 
 int ingest_open(struct ingest **out, sqlite3 *db, const struct signer *hub, struct dti_err *e)
@@ -112,6 +129,8 @@ void ingest_free(struct ingest *ing)
         return;
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(ing->st[i]);
+    for (size_t i = 0; i < FW_CACHE; i++)
+        framework_free(ing->fws[i].fw);
     free(ing);
 }
 
@@ -155,6 +174,47 @@ uint64_t ingest_hlc_now(struct ingest *ing, uint64_t now_ms)
 {
     hlc_observe(&ing->clock, meta_u64(ing, "hlc"));
     return hlc_tick(&ing->clock, now_ms);
+}
+
+/* The framework in force for a unit's level and a period, or NULL when none
+ * (then element codes are free text). Borrowed from the cache. */
+static int framework_for(struct ingest *ing, const char *unit, const char *period,
+                         const struct framework **out, struct dti_err *e)
+{
+    sqlite3_stmt *s = stmt(ing, ST_FW_IN_FORCE);
+    sqlite3_bind_text(s, 1, unit, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, period, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s), r = 0;
+    *out = NULL;
+    if (rc == SQLITE_ROW) {
+        uint64_t version = (uint64_t)sqlite3_column_int64(s, 0);
+        const char *level = db_column_str(s, 1);
+        for (size_t i = 0; i < FW_CACHE && !*out; i++)
+            if (ing->fws[i].fw && ing->fws[i].version == version &&
+                !strcmp(ing->fws[i].level, level) && !strcmp(ing->fws[i].period, period))
+                *out = ing->fws[i].fw;
+        if (!*out) {
+            struct fw_slot *slot = &ing->fws[ing->fw_next++ % FW_CACHE];
+            struct fw_problems probs = {0};
+            framework_free(slot->fw);
+            memset(slot, 0, sizeof(*slot));
+            if (framework_parse(db_column_str(s, 2), (size_t)sqlite3_column_bytes(s, 2),
+                                "framework", &slot->fw, &probs) < 0) {
+                r = dti_errf(e, DTI_EDB, "stored framework version %" PRIu64 " does not parse",
+                             version);
+            } else {
+                snprintf(slot->level, sizeof(slot->level), "%s", level);
+                snprintf(slot->period, sizeof(slot->period), "%s", period);
+                slot->version = version;
+                *out = slot->fw;
+            }
+            fw_problems_release(&probs);
+        }
+    } else if (rc != SQLITE_DONE) {
+        r = db_fail(ing->db, e, "read frameworks");
+    }
+    sqlite3_reset(s);
+    return r;
 }
 
 static int refuse(struct problem *pb, int code, const char *fmt, ...)
@@ -212,26 +272,44 @@ struct batch_ctx {
     uint64_t hub_hlc;
     uint64_t chg; /* last change number used */
     bool clamped;
-    const struct manifest_entry *mf; /* the batch's unit x period pairs */
-    bool *locked;                    /* ... and whether each is locked */
+    const struct manifest_entry *mf;     /* the batch's unit x period pairs */
+    bool *locked;                        /* ... whether each is locked */
+    const struct framework **fws;        /* ... and the framework in force, or NULL */
     size_t nmf;
+    struct receipt_reject *rejects;      /* per-record refusals for the receipt */
+    size_t nrejects;
 };
 
-static bool pair_locked(const struct batch_ctx *bc, const struct record *rec)
+static size_t pair_of(const struct batch_ctx *bc, const struct record *rec)
 {
-    for (size_t i = 0; i < bc->nmf; i++)
-        if (!strcmp(bc->mf[i].unit, rec->unit) && !strcmp(bc->mf[i].period, rec->period))
-            return bc->locked[i];
-    return false;
+    size_t i = 0;
+    while (i < bc->nmf &&
+           (strcmp(bc->mf[i].unit, rec->unit) || strcmp(bc->mf[i].period, rec->period)))
+        i++;
+    assert(i < bc->nmf); /* envelope_records checked every record against the manifest */
+    return i;
 }
 
 /* Apply one record; its outcome goes to *outcome. */
-static int apply_record(struct ingest *ing, struct batch_ctx *bc, const struct record *rec,
-                        uint8_t *outcome, struct dti_err *e)
+static int apply_record(struct ingest *ing, struct batch_ctx *bc, size_t index,
+                        const struct record *rec, uint8_t *outcome, struct dti_err *e)
 {
     sqlite3_stmt *s;
     int r;
-    bool locked = pair_locked(bc, rec);
+    size_t pair = pair_of(bc, rec);
+    bool locked = bc->locked[pair];
+    /* a value outside its element's bounds is refused, with the bound named; the
+     * record changes nothing, the rest of the batch goes on */
+    struct dti_err ve = {0};
+    if (bc->fws[pair] && (r = framework_check_value(bc->fws[pair], rec->element, &rec->value,
+                                                    &ve)) < 0) {
+        struct receipt_reject *rj = &bc->rejects[bc->nrejects++];
+        rj->index = (uint32_t)index;
+        snprintf(rj->reason, sizeof(rj->reason), "%s", dti_reason(r));
+        snprintf(rj->message, sizeof(rj->message), "%s", dti_err_text(&ve, r));
+        *outcome = OUTCOME_REJECTED;
+        return 0;
+    }
     /* fast path: a key never held before simply becomes current */
     if (locked)
         goto merge;
@@ -395,6 +473,7 @@ int ingest_envelope(struct ingest *ing, const void *bytes, size_t len, uint64_t 
     char **scope = NULL;
     size_t nscope = 0;
     bool *locked = NULL;
+    const struct framework **fws = NULL;
     int r, found;
     *replay = 0;
     memset(pb, 0, sizeof(*pb));
@@ -454,8 +533,10 @@ int ingest_envelope(struct ingest *ing, const void *bytes, size_t len, uint64_t 
             goto out;
         }
     locked = xcalloc(nmf, sizeof(*locked));
+    fws = xcalloc(nmf, sizeof(*fws));
     for (size_t i = 0; i < nmf; i++)
-        if ((r = reconcile_is_locked(ing->db, mf[i].unit, mf[i].period, &locked[i], &e)) < 0) {
+        if ((r = reconcile_is_locked(ing->db, mf[i].unit, mf[i].period, &locked[i], &e)) < 0 ||
+            (r = framework_for(ing, mf[i].unit, mf[i].period, &fws[i], &e)) < 0) {
             refuse_err(pb, r, &e);
             goto out;
         }
@@ -479,15 +560,18 @@ int ingest_envelope(struct ingest *ing, const void *bytes, size_t len, uint64_t 
         .chg = meta_u64(ing, "chg"),
         .mf = mf,
         .locked = locked,
+        .fws = fws,
         .nmf = nmf,
     };
     rc.n = n;
     rc.outcomes = xcalloc(n ? n : 1, 1);
+    rc.rejects = bc.rejects = xcalloc(n ? n : 1, sizeof(*rc.rejects));
     for (size_t i = 0; i < n; i++)
-        if ((r = apply_record(ing, &bc, &recs[i], &rc.outcomes[i], &e)) < 0) {
+        if ((r = apply_record(ing, &bc, i, &recs[i], &rc.outcomes[i], &e)) < 0) {
             refuse_err(pb, r, &e);
             goto out;
         }
+    rc.nrejects = bc.nrejects;
     memcpy(rc.agent_id, ag.id, sizeof(rc.agent_id));
     rc.seq = h->seq;
     memcpy(rc.batch_hash, hash, CRYPTO_SHA256_LEN);
@@ -542,6 +626,7 @@ out:
     pb->hub_hlc = ing->clock.last;
     units_scope_free(scope, nscope);
     free(locked);
+    free(fws);
     receipt_release(&rc);
     envelope_free(env);
     return r;

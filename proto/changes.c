@@ -10,6 +10,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* UTF-8 text where newlines and carriage returns are allowed too. */
+static bool utf8_valid_json(const char *s, size_t n)
+{
+    size_t start = 0;
+    for (size_t i = 0; i <= n; i++)
+        if (i == n || s[i] == '\n' || s[i] == '\r') {
+            if (!utf8_valid_text(s + start, i - start))
+                return false;
+            start = i + 1;
+        }
+    return true;
+}
+
 bool notice_kind_valid(const char *kind)
 {
     return kind && (!strcmp(kind, "overruled") || !strcmp(kind, "upheld") ||
@@ -74,6 +87,18 @@ int changes_seal(const struct changes_page *p, const struct signer *hub, struct 
     }
     msg.n_notices = p->nnotices;
     msg.notices = np;
+    Dti__V1__FrameworkDoc *fd = xcalloc(p->nframeworks ? p->nframeworks : 1, sizeof(*fd));
+    Dti__V1__FrameworkDoc **fp = xcalloc(p->nframeworks ? p->nframeworks : 1, sizeof(*fp));
+    for (size_t i = 0; i < p->nframeworks; i++) {
+        dti__v1__framework_doc__init(&fd[i]);
+        fd[i].version = p->frameworks[i].version;
+        fd[i].level = (char *)p->frameworks[i].level;
+        fd[i].period = (char *)p->frameworks[i].period;
+        fd[i].json = (char *)p->frameworks[i].json;
+        fp[i] = &fd[i];
+    }
+    msg.n_frameworks = p->nframeworks;
+    msg.frameworks = fp;
     size_t n = dti__v1__changes__get_packed_size(&msg);
     uint8_t *bytes = xmalloc(n);
     dti__v1__changes__pack(&msg, bytes);
@@ -83,6 +108,8 @@ int changes_seal(const struct changes_page *p, const struct signer *hub, struct 
     free(cp);
     free(ns);
     free(np);
+    free(fd);
+    free(fp);
     return r;
 }
 
@@ -100,6 +127,7 @@ int changes_open(const void *bytes, size_t len, const uint8_t hub_pub[CRYPTO_PUB
     hubsigned_free(hs);
     r = DTI_EPARSE;
     if (!m || m->n_changes > CHANGES_PAGE_MAX || m->n_notices > CHANGES_PAGE_MAX ||
+        m->n_frameworks > CHANGES_PAGE_MAX ||
         !origin_valid(m->agent_id) ||
         strlen(m->agent_id) != AGENT_ID_LEN || m->next < m->after) {
         dti_errf(e, r, "change page is malformed");
@@ -171,6 +199,22 @@ int changes_open(const void *bytes, size_t len, const uint8_t hub_pub[CRYPTO_PUB
         n->by = nm->by;
     }
     p->nnotices = m->n_notices;
+    p->frameworks = xcalloc(m->n_frameworks ? m->n_frameworks : 1, sizeof(*p->frameworks));
+    for (size_t i = 0; i < m->n_frameworks; i++) {
+        const Dti__V1__FrameworkDoc *d = m->frameworks[i];
+        size_t jl = strlen(d->json);
+        if (d->version == 0 || !period_valid(d->period) || !unit_code_valid(d->level) ||
+            jl == 0 || jl > FRAMEWORK_JSON_MAX || !utf8_valid_json(d->json, jl)) {
+            dti_errf(e, r, "framework %zu is invalid", i);
+            goto fail;
+        }
+        p->frameworks[i].version = d->version;
+        p->frameworks[i].level = d->level;
+        p->frameworks[i].period = d->period;
+        p->frameworks[i].json = d->json;
+        p->frameworks[i].json_len = jl;
+    }
+    p->nframeworks = m->n_frameworks;
     memcpy(p->agent_id, m->agent_id, AGENT_ID_LEN + 1);
     p->after = m->after;
     p->next = m->next;
@@ -182,6 +226,7 @@ int changes_open(const void *bytes, size_t len, const uint8_t hub_pub[CRYPTO_PUB
 fail:
     free(p->items);
     free(p->notices);
+    free(p->frameworks);
     if (m)
         dti__v1__changes__free_unpacked(m, NULL);
     memset(p, 0, sizeof(*p));
@@ -192,6 +237,7 @@ void changes_release(struct changes_page *p)
 {
     free(p->items);
     free(p->notices);
+    free(p->frameworks);
     if (p->msg)
         dti__v1__changes__free_unpacked(p->msg, NULL);
     memset(p, 0, sizeof(*p));

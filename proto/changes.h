@@ -43,6 +43,17 @@ struct notice {
 /* True for the four notice kinds. */
 bool notice_kind_valid(const char *kind);
 
+#define FRAMEWORK_JSON_MAX (4u << 20)
+
+/* A framework document; json is borrowed (NUL-terminated, json_len bytes). */
+struct framework_doc {
+    uint64_t version;
+    const char *level;
+    const char *period;
+    const char *json;
+    size_t json_len;
+};
+
 struct changes_page {
     char agent_id[AGENT_ID_LEN + 1];
     uint64_t after;
@@ -53,6 +64,8 @@ struct changes_page {
     struct change *items; /* owned when opened */
     size_t nnotices;
     struct notice *notices; /* owned when opened */
+    size_t nframeworks;
+    struct framework_doc *frameworks; /* owned when opened */
     void *msg;            /* owned when opened: backs the strings */
 };
 

@@ -102,12 +102,18 @@ int enroll_response_seal(const struct enroll_response *rs, const struct signer *
         scope[i] = rs->scope[i];
     m.n_scope = rs->nscope;
     m.scope = scope;
+    char **levels = xcalloc(rs->nscope ? rs->nscope : 1, sizeof(char *));
+    for (size_t i = 0; rs->scope_levels && i < rs->nscope; i++)
+        levels[i] = rs->scope_levels[i];
+    m.n_scope_levels = rs->scope_levels ? rs->nscope : 0;
+    m.scope_levels = levels;
     size_t n = dti__v1__enroll_response__get_packed_size(&m);
     uint8_t *bytes = xmalloc(n);
     dti__v1__enroll_response__pack(&m, bytes);
     int r = hubsigned_seal(bytes, n, hub, out, e);
     free(bytes);
     free(scope);
+    free(levels);
     return r;
 }
 
@@ -132,6 +138,20 @@ int enroll_response_open(const void *bytes, size_t len, struct enroll_response *
     if ((r = hubsigned_verify(msg, m->hub_public_key.data, e)) < 0)
         goto out;
     r = DTI_EPARSE;
+    if (m->n_scope_levels != 0 && m->n_scope_levels != m->n_scope) {
+        dti_errf(e, r, "enrolment response has %zu levels for %zu scope units",
+                 m->n_scope_levels, m->n_scope);
+        goto out;
+    }
+    rs->scope_levels = xcalloc(m->n_scope ? m->n_scope : 1, sizeof(*rs->scope_levels));
+    for (size_t i = 0; i < m->n_scope_levels; i++) {
+        if (strlen(m->scope_levels[i]) >= sizeof(rs->scope_levels[i]) ||
+            !unit_code_valid(m->scope_levels[i])) {
+            dti_errf(e, r, "enrolment response names an invalid level");
+            goto out;
+        }
+        memcpy(rs->scope_levels[i], m->scope_levels[i], strlen(m->scope_levels[i]) + 1);
+    }
     rs->scope = xcalloc(m->n_scope ? m->n_scope : 1, sizeof(*rs->scope));
     for (size_t i = 0; i < m->n_scope; i++) {
         if (!unit_code_valid(m->scope[i])) {
@@ -159,5 +179,6 @@ out:
 void enroll_response_release(struct enroll_response *rs)
 {
     free(rs->scope);
+    free(rs->scope_levels);
     memset(rs, 0, sizeof(*rs));
 }

@@ -31,6 +31,7 @@ struct enroll_response {
     uint64_t next_seq;
     size_t nscope;
     char (*scope)[UNIT_CODE_MAX + 1]; /* owned */
+    char (*scope_levels)[16];         /* owned, parallel to scope; "" when unknown */
 };
 
 /* The agent id of a public key: hex of the first 8 bytes of SHA-256(pub). */

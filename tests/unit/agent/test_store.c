@@ -400,8 +400,12 @@ static void test_create_then_open(void **state)
 
     /* enrolment pins the key, sets the scope, forgets the token */
     char scope[2][UNIT_CODE_MAX + 1] = {UNIT, OTHER_UNIT};
+    char levels[2][16] = {"commune", "commune"};
     e = (struct dti_err){0};
-    EXPECT_CODE(store_enrolled(f->st, f->hub_pub, scope, 2, 1, &e), &e, 0);
+    EXPECT_CODE(store_enrolled(f->st, f->hub_pub, scope, levels, 2, 1, &e), &e, 0);
+    char level[16];
+    EXPECT_CODE(store_unit_level(f->st, OTHER_UNIT, level, &e), &e, 0);
+    assert_string_equal(level, "commune");
     EXPECT_CODE(store_identity(f->st, &got, &e), &e, 0);
     assert_true(got.enrolled);
     assert_true(got.has_hub_pub);
@@ -410,7 +414,7 @@ static void test_create_then_open(void **state)
     EXPECT_CODE(store_check_scope(f->st, OTHER_UNIT, &e), &e, 0);
     /* the hub cannot claim this agent sent batches it never sealed */
     before = dump_db(db(f));
-    EXPECT_CODE(store_enrolled(f->st, f->hub_pub, scope, 1, 5, &e), &e, DTI_ESTATE);
+    EXPECT_CODE(store_enrolled(f->st, f->hub_pub, scope, levels, 1, 5, &e), &e, DTI_ESTATE);
     ASSERT_UNCHANGED(f, before);
     free(before);
 }
