@@ -41,8 +41,7 @@ static void fatal(const char *what)
     abort();
 }
 
-/* The reason of OpenSSL's most recent error, then an empty error queue. */
-static const char *ssl_reason(void)
+const char *crypto_last_error(void)
 {
     unsigned long err = ERR_peek_last_error();
     const char *s = err ? ERR_reason_error_string(err) : NULL;
@@ -50,8 +49,7 @@ static const char *ssl_reason(void)
     return s ? s : "unknown error";
 }
 
-/* Key files are never encrypted: refuse instead of prompting on a terminal. */
-static int no_passphrase(char *buf, int size, int rwflag, void *u)
+int crypto_no_passphrase(char *buf, int size, int rwflag, void *u)
 {
     return -1;
 }
@@ -106,12 +104,12 @@ int signer_load(struct signer **out, const char *path, struct dti_err *e)
     }
     bio = BIO_new_mem_buf(pem, (int)len);
     if (!bio) {
-        r = dti_errf(e, DTI_ECRYPTO, "cannot load key '%s': %s", path, ssl_reason());
+        r = dti_errf(e, DTI_ECRYPTO, "cannot load key '%s': %s", path, crypto_last_error());
         goto out;
     }
-    pkey = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+    pkey = PEM_read_bio_PrivateKey(bio, NULL, crypto_no_passphrase, NULL);
     if (!pkey) {
-        r = dti_errf(e, DTI_ECRYPTO, "cannot load key '%s': %s", path, ssl_reason());
+        r = dti_errf(e, DTI_ECRYPTO, "cannot load key '%s': %s", path, crypto_last_error());
         goto out;
     }
     if (!EVP_PKEY_is_a(pkey, "ED25519")) {
@@ -121,7 +119,7 @@ int signer_load(struct signer **out, const char *path, struct dti_err *e)
     s = signer_take(pkey);
     pkey = NULL;
     if (!s) {
-        r = dti_errf(e, DTI_ECRYPTO, "cannot load key '%s': %s", path, ssl_reason());
+        r = dti_errf(e, DTI_ECRYPTO, "cannot load key '%s': %s", path, crypto_last_error());
         goto out;
     }
     *out = s;
@@ -145,7 +143,7 @@ int signer_save(const struct signer *s, const char *path, struct dti_err *e)
     int r;
 
     if (!bio || !PEM_write_bio_PrivateKey(bio, s->pkey, NULL, NULL, 0, NULL, NULL)) {
-        r = dti_errf(e, DTI_ECRYPTO, "cannot save key '%s': %s", path, ssl_reason());
+        r = dti_errf(e, DTI_ECRYPTO, "cannot save key '%s': %s", path, crypto_last_error());
         goto out;
     }
     len = BIO_get_mem_data(bio, &pem);

@@ -59,6 +59,12 @@ int crypto_cert_fingerprint(struct x509_st *cert, char out[CRYPTO_FP_HEX_LEN + 1
  * into 64 lowercase hex chars + NUL. 0 or DTI_EINVAL. */
 int crypto_fp_normalise(const char *in, char out[CRYPTO_FP_HEX_LEN + 1]);
 
+/* The reason of OpenSSL's most recent error (for messages); empties the error queue. */
+const char *crypto_last_error(void);
+/* A PEM password callback that refuses: key files are never encrypted, and a
+ * program must not stop to prompt on a terminal. */
+int crypto_no_passphrase(char *buf, int size, int rwflag, void *u);
+
 /* Fill p with n cryptographically random bytes. 0 or DTI_ECRYPTO. */
 int crypto_random(void *p, size_t n);
 

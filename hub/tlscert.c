@@ -30,21 +30,6 @@
 #define CN_MAX 64       /* ub-common-name in RFC 5280 */
 #define VALID_DAYS 3653 /* ten years, leap days included */
 
-/* The reason of OpenSSL's most recent error, then an empty error queue. */
-static const char *ssl_reason(void)
-{
-    unsigned long err = ERR_peek_last_error();
-    const char *s = err ? ERR_reason_error_string(err) : NULL;
-    ERR_clear_error();
-    return s ? s : "unknown error";
-}
-
-/* Key files are never encrypted: refuse instead of prompting on a terminal. */
-static int no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-    return -1;
-}
-
 /* An IP address, or a DNS name of letters, digits, '-' and '.' short enough to be the CN. */
 static int valid_host(const char *host)
 {
@@ -185,14 +170,14 @@ int tlscert_generate(const char *host, const char *cert_path, const char *key_pa
     pkey = EVP_EC_gen("P-256");
     x = pkey ? make_cert(pkey, host) : NULL;
     if (!x) {
-        r = dti_errf(e, DTI_ECRYPTO, "cannot make certificate for '%s': %s", host, ssl_reason());
+        r = dti_errf(e, DTI_ECRYPTO, "cannot make certificate for '%s': %s", host, crypto_last_error());
         goto out;
     }
     kbio = BIO_new(BIO_s_secmem());
     cbio = BIO_new(BIO_s_mem());
     if (!kbio || !cbio || !PEM_write_bio_PrivateKey(kbio, pkey, NULL, NULL, 0, NULL, NULL) ||
         !PEM_write_bio_X509(cbio, x)) {
-        r = dti_errf(e, DTI_ECRYPTO, "cannot encode certificate for '%s': %s", host, ssl_reason());
+        r = dti_errf(e, DTI_ECRYPTO, "cannot encode certificate for '%s': %s", host, crypto_last_error());
         goto out;
     }
     /* key first: a failure in between leaves a key that does not match the old certificate,
@@ -225,7 +210,7 @@ static int read_pem(const char *path, const char *what, BIO **out, struct dti_er
     bio = BIO_new(BIO_s_secmem());
     if (!bio || BIO_write(bio, pem, (int)len) != (int)len) {
         BIO_free(bio);
-        r = dti_errf(e, DTI_ECRYPTO, "cannot read %s '%s': %s", what, path, ssl_reason());
+        r = dti_errf(e, DTI_ECRYPTO, "cannot read %s '%s': %s", what, path, crypto_last_error());
     } else {
         *out = bio;
     }
@@ -242,10 +227,10 @@ static int load_cert(const char *path, X509 **out, struct dti_err *e)
 
     if (r < 0)
         return r;
-    x = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
+    x = PEM_read_bio_X509(bio, NULL, crypto_no_passphrase, NULL);
     BIO_free(bio);
     if (!x)
-        return dti_errf(e, DTI_EPARSE, "cannot read certificate '%s': %s", path, ssl_reason());
+        return dti_errf(e, DTI_EPARSE, "cannot read certificate '%s': %s", path, crypto_last_error());
     *out = x;
     return 0;
 }
@@ -277,9 +262,9 @@ int tlscert_check_pair(const char *cert_path, const char *key_path, struct dti_e
     r = read_pem(key_path, "key", &bio, e);
     if (r < 0)
         goto out;
-    pkey = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+    pkey = PEM_read_bio_PrivateKey(bio, NULL, crypto_no_passphrase, NULL);
     if (!pkey) {
-        r = dti_errf(e, DTI_EPARSE, "cannot read key '%s': %s", key_path, ssl_reason());
+        r = dti_errf(e, DTI_EPARSE, "cannot read key '%s': %s", key_path, crypto_last_error());
         goto out;
     }
     if (X509_check_private_key(x, pkey) != 1) {
