@@ -624,7 +624,8 @@ static int cmd_sync(int argc, char **argv)
                "%zu superseded, %zu conflict, %zu rejected, %zu amendment); pulled %zu values "
                "(%zu flagged)\n",
                rep.sealed, rep.pushed, rep.records, rep.outcomes[1], rep.outcomes[2],
-               rep.outcomes[3], rep.outcomes[4], rep.outcomes[5], rep.outcomes[6], rep.applied,
+               rep.outcomes[3], rep.outcomes[4] + rep.outcomes[7], rep.outcomes[5], rep.outcomes[6],
+               rep.applied,
                rep.flagged);
     if (r < 0)
         goto fail;

@@ -67,6 +67,8 @@ void merge_decide(const struct merge_input *in, struct merge_result *out)
     }
     uint64_t eff_cur = merge_effective_hlc(cur->hlc, in->hub_hlc, in->max_future_ms);
     out->conflict = MERGE_CONFLICT_OPEN;
-    out->outcome = OUTCOME_CONFLICT;
     out->becomes_current = wins(inc, eff_in, cur, eff_cur);
+    /* the office must know whether its version is the one in use: the change feed
+     * never echoes an agent's own versions back to it */
+    out->outcome = out->becomes_current ? OUTCOME_CONFLICT_CURRENT : OUTCOME_CONFLICT;
 }

@@ -43,7 +43,8 @@ enum merge_conflict {
 };
 
 struct merge_result {
-    int outcome;        /* enum outcome (receipt.h) */
+    int outcome;        /* enum outcome (receipt.h); an open conflict whose incoming
+                         * version wins for now is OUTCOME_CONFLICT_CURRENT */
     bool becomes_current;
     enum merge_conflict conflict;
     bool future_clamped; /* the incoming clock was ahead beyond the bound */

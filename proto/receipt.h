@@ -21,6 +21,7 @@ enum outcome {
     OUTCOME_CONFLICT = 4,   /* concurrent with the current value; in the operator's queue */
     OUTCOME_REJECTED = 5,   /* refused, with a reason */
     OUTCOME_AMENDMENT = 6,  /* period locked: kept as an amendment pending acceptance */
+    OUTCOME_CONFLICT_CURRENT = 7, /* concurrent, queued, and this version is in use meanwhile */
 };
 
 /* "accepted", "duplicate", ... */

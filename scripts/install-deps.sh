@@ -15,6 +15,7 @@ pkgs=(
   libcmocka-dev
   curl
   jq
+  faketime
 )
 
 missing=()

@@ -829,7 +829,7 @@ static void test_conflict_equal_authority(void **state)
     struct record ra = num_rec("22750", "ht.meetings", 10, t_ms(-60000), 0, NULL);
     struct record rb = num_rec("22750", "ht.meetings", 20, t_ms(-30000), 0, NULL);
     PUSH1(f, &f->a, ra, OUTCOME_ACCEPTED);
-    PUSH1(f, &f->b, rb, OUTCOME_CONFLICT);
+    PUSH1(f, &f->b, rb, OUTCOME_CONFLICT_CURRENT); /* the later HLC wins for now */
 
     /* the later HLC is the winner for scoring; the conflict waits for a person */
     assert_int_equal(q_int(f, "SELECT count(*) FROM conflicts"), 1);
@@ -910,7 +910,7 @@ static void test_hub_resolution_then_late_edits(void **state)
     struct record ra = num_rec("22750", "ht.meetings", 10, t_ms(-60000), 0, NULL);
     struct record rb = num_rec("22750", "ht.meetings", 20, t_ms(-30000), 0, NULL);
     PUSH1(f, &f->a, ra, OUTCOME_ACCEPTED);
-    PUSH1(f, &f->b, rb, OUTCOME_CONFLICT);
+    PUSH1(f, &f->b, rb, OUTCOME_CONFLICT_CURRENT); /* the later HLC wins for now */
     /* the resolution, as the operator's command will write it: a hub version */
     uint64_t h = t_ms(-20000);
     struct dti_err e = {0};
@@ -997,7 +997,7 @@ static void test_far_future_clock(void **state)
     /* the future-dated value it holds for a new key cannot keep winning either:
      * a concurrent edit made now from a right clock wins the tie-break */
     struct record ra2 = num_rec("22750", "ht.staff", 8, t_ms(-1000), 0, NULL);
-    PUSH1(f, &f->a, ra2, OUTCOME_CONFLICT);
+    PUSH1(f, &f->a, ra2, OUTCOME_CONFLICT_CURRENT);
     assert_string_equal(q_text(f, got, sizeof(got),
                                "SELECT num || ' ' || origin FROM vals WHERE element = 'ht.staff'"),
                         (snprintf(want, sizeof(want), "8.0 %s", f->a.id), want));

@@ -122,7 +122,12 @@ static void test_winner_independent_of_order(void **state)
             struct merge_result rxy, ryx;
             merge_decide(&xy, &rxy);
             merge_decide(&yx, &ryx);
-            if (rxy.outcome != OUTCOME_CONFLICT || ryx.outcome != OUTCOME_CONFLICT ||
+            /* exactly one of the two orders makes the incoming version current, and the
+             * outcome says which (conflict_current for the one in use) */
+            int want_xy = rxy.becomes_current ? OUTCOME_CONFLICT_CURRENT : OUTCOME_CONFLICT;
+            int want_yx = ryx.becomes_current ? OUTCOME_CONFLICT_CURRENT : OUTCOME_CONFLICT;
+            if (rxy.outcome != want_xy || ryx.outcome != want_yx ||
+                rxy.becomes_current == ryx.becomes_current ||
                 rxy.conflict != MERGE_CONFLICT_OPEN || ryx.conflict != MERGE_CONFLICT_OPEN) {
                 print_error("versions %zu and %zu: outcomes %s/%s, want conflict\n", i, j,
                             outcome_name(rxy.outcome), outcome_name(ryx.outcome));
@@ -153,7 +158,7 @@ static void test_future_clock_never_wins(void **state)
 
     in = concurrent(ahead, B, minute_ago, A);
     merge_decide(&in, &r);
-    assert_int_equal(r.outcome, OUTCOME_CONFLICT);
+    assert_int_equal(r.outcome, OUTCOME_CONFLICT_CURRENT);
     assert_true(r.becomes_current);
     assert_false(r.future_clamped); /* the flag is about the incoming clock */
 }
@@ -192,7 +197,7 @@ static void test_base_must_match_origin(void **state)
     in.base_hlc = cur;
     in.base_origin = B; /* same HLC, another agent's version */
     merge_decide(&in, &r);
-    assert_int_equal(r.outcome, OUTCOME_CONFLICT);
+    assert_int_equal(r.outcome, OUTCOME_CONFLICT_CURRENT); /* concurrent; the later wins */
     assert_int_equal(r.conflict, MERGE_CONFLICT_OPEN);
 
     in.base_origin = A;
@@ -203,7 +208,8 @@ static void test_base_must_match_origin(void **state)
 
     in.base_hlc = cur + 1; /* same origin, another version */
     merge_decide(&in, &r);
-    assert_int_equal(r.outcome, OUTCOME_CONFLICT);
+    assert_int_equal(r.outcome, OUTCOME_CONFLICT_CURRENT);
+    assert_int_equal(r.conflict, MERGE_CONFLICT_OPEN);
 }
 
 /* Every field is written, whatever the caller's struct held before. */

@@ -191,12 +191,12 @@ static void test_receipt_roundtrip(void **state)
 
 static void test_outcome_names(void **state)
 {
-    static const char *const names[] = {"accepted", "duplicate", "superseded",
-                                        "conflict", "rejected",  "amendment"};
-    for (int i = 0; i < 6; i++)
+    static const char *const names[] = {"accepted", "duplicate", "superseded", "conflict",
+                                        "rejected", "amendment", "conflict_current"};
+    for (int i = 0; i < 7; i++)
         assert_string_equal(outcome_name(OUTCOME_ACCEPTED + i), names[i]);
     assert_string_equal(outcome_name(0), "unknown");
-    assert_string_equal(outcome_name(7), "unknown");
+    assert_string_equal(outcome_name(8), "unknown");
 }
 
 static void test_receipt_wrong_key_and_tampering(void **state)
@@ -325,7 +325,7 @@ static void test_receipt_hostile(void **state)
     RBODY_EXPECT(b, 0); /* the baseline opens */
 
     /* outcomes outside the enum */
-    b->oc[1] = (Dti__V1__Outcome)7;
+    b->oc[1] = (Dti__V1__Outcome)8;
     RBODY_EXPECT(b, DTI_EPARSE);
     b->oc[1] = DTI__V1__OUTCOME__OUTCOME_UNSPECIFIED;
     RBODY_EXPECT(b, DTI_EPARSE);
