@@ -266,7 +266,7 @@ static int cmd_set(int argc, char **argv)
     int r = parse(argc, argv, "puca", &a);
     if (r)
         return r;
-    const char *pos[2];
+    const char *pos[2] = {NULL, NULL};
     if (positionals(argc, argv, pos, 2) != 2 || !a.period)
         return cli_usage("usage: dti-agent set ELEMENT VALUE --period P [--unit CODE] "
                          "[--comment TEXT] [--author NAME]");
@@ -303,7 +303,7 @@ static int cmd_import(int argc, char **argv)
     int r = parse(argc, argv, "", &a);
     if (r)
         return r;
-    const char *pos[1];
+    const char *pos[1] = {NULL};
     if (positionals(argc, argv, pos, 1) != 1)
         return cli_usage("usage: dti-agent import FILE.csv");
     const char *file = pos[0];
