@@ -1,17 +1,21 @@
 /*
  * main.c - the dti-agent command line: init, set, import, values, status,
- * sync. Errors are reported once, here: "dti-agent: cannot ...: reason".
+ * conflicts, sync, template (the fill-in sheet) and score (the provisional
+ * self-assessment). Errors are reported once, here: "dti-agent: cannot ...: reason".
  * `sync` exits 75 (EX_TEMPFAIL) when the hub cannot be reached: nothing is
  * lost, run it again when the link is back.
  */
 #include "cli.h"
-#include "csv.h"
+#include "crypto.h"
 #include "db.h"
 #include "enroll.h"
 #include "hlc.h"
 #include "http.h"
+#include "import.h"
+#include "preview.h"
 #include "store.h"
 #include "sync.h"
+#include "template.h"
 #include "token.h"
 #include "util.h"
 
@@ -23,8 +27,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define IMPORT_MAX_ROWS 1000000
-
 static const char *dir_opt;
 
 static const char usage_text[] =
@@ -35,16 +37,25 @@ static const char usage_text[] =
     "  set ELEMENT VALUE --period P [--unit CODE] [--comment TEXT] [--author NAME]\n"
     "                       record a figure (works offline)\n"
     "  import FILE.csv      record unit,element,period,value[,comment,author] rows, all or none\n"
+    "                       (a filled-in template too; rows with a blank value are skipped)\n"
     "  values [--period P] [--json]   the figures held here\n"
+    "  template --period P [--unit CODE] [--out FILE.csv]\n"
+    "                       the fill-in sheet of every figure the framework asks for\n"
+    "                       (UTF-8 CSV for Excel or LibreOffice): fill in the value\n"
+    "                       column, then import the file\n"
+    "  score --period P [--unit CODE] [--json]\n"
+    "                       provisional self-assessed score of the figures held here,\n"
+    "                       component by component, with what is still missing\n"
     "  status [--json]      pending records and batches, last sync, last error\n"
     "  conflicts [--json]   what the hub decided about this office's edits, and what is open\n"
+
     "  sync                 push everything pending, then pull; exit 75 when the hub is\n"
     "                       unreachable (nothing is lost)\n"
     "\n"
     "DIR defaults to $DTI_AGENT_DIR, then ./agent-data.\n";
 
 struct args {
-    const char *token, *hub, *fingerprint, *period, *unit, *comment, *author;
+    const char *token, *hub, *fingerprint, *period, *unit, *comment, *author, *out;
     bool json;
 };
 
@@ -54,7 +65,7 @@ static const struct option all_opts[] = {
     {"fingerprint", required_argument, NULL, 'f'}, {"period", required_argument, NULL, 'p'},
     {"unit", required_argument, NULL, 'u'},     {"comment", required_argument, NULL, 'c'},
     {"author", required_argument, NULL, 'a'},   {"json", no_argument, NULL, 'j'},
-    {0}};
+    {"out", required_argument, NULL, 'o'},      {0}};
 
 /* Parse options; `allowed` lists the short codes this command takes. */
 static int parse(int argc, char **argv, const char *allowed, struct args *a)
@@ -110,6 +121,9 @@ static int parse(int argc, char **argv, const char *allowed, struct args *a)
             break;
         case 'j':
             a->json = true;
+            break;
+        case 'o':
+            a->out = optarg;
             break;
         }
     }
@@ -309,86 +323,28 @@ static int cmd_import(int argc, char **argv)
     const char *file = pos[0];
     struct dti_err e = {0};
     struct store *st = NULL;
-    struct csv *c = NULL;
-    struct edit *edits = NULL;
-    char **owned = NULL; /* every field string, copied */
-    size_t n = 0, cap = 0, nowned = 0, *lines = NULL;
+    struct import im = {0};
     FILE *f = fopen(file, "rb");
     if (!f) {
         dti_errf(&e, DTI_EIO, "cannot open '%s'", file);
         return cli_fail(DTI_EIO, &e, "import");
     }
-    if ((r = csv_open(&c, f)) < 0)
+    if ((r = import_read(f, file, &im, &e)) < 0)
         goto fail;
-    char **fld;
-    size_t nf;
-    bool first = true;
-    while ((r = csv_next(c, &fld, &nf, &e)) > 0) {
-        size_t line = csv_line(c);
-        if (first && nf >= 4 && !strcmp(fld[0], "unit") && !strcmp(fld[1], "element")) {
-            first = false; /* header row */
-            continue;
-        }
-        first = false;
-        if (nf < 4 || nf > 6) {
-            r = dti_errf(&e, DTI_EPARSE, "%s:%zu: %zu fields, expected "
-                                         "unit,element,period,value[,comment,author]",
-                         file, line, nf);
-            goto fail;
-        }
-        if (n == IMPORT_MAX_ROWS) {
-            r = dti_errf(&e, DTI_ETOOBIG, "%s: more than %d rows", file, IMPORT_MAX_ROWS);
-            goto fail;
-        }
-        if (n == cap) {
-            cap = cap ? cap * 2 : 256;
-            edits = xrealloc(edits, cap * sizeof(*edits));
-            lines = xrealloc(lines, cap * sizeof(*lines));
-            owned = xrealloc(owned, cap * 6 * sizeof(char *));
-        }
-        const char *v[6] = {NULL};
-        for (size_t i = 0; i < nf; i++)
-            v[i] = owned[nowned++] = xstrdup(fld[i]);
-        struct edit *ed = &edits[n];
-        memset(ed, 0, sizeof(*ed));
-        ed->unit = v[0];
-        ed->element = v[1];
-        ed->period = v[2];
-        ed->comment = v[4] && *v[4] ? v[4] : NULL;
-        ed->author = v[5] && *v[5] ? v[5] : NULL;
-        if ((r = value_parse(v[3], &ed->value, &e)) < 0) {
-            char where[300];
-            snprintf(where, sizeof(where), "%s:%zu", file, line);
-            dti_err_prefix(&e, r, where);
-            goto fail;
-        }
-        lines[n++] = line;
-    }
-    if (r < 0) {
-        dti_err_prefix(&e, r, file);
-        goto fail;
-    }
     if ((r = open_store(&st)) != 0)
         goto out;
-    size_t bad;
-    if ((r = store_record(st, edits, n, wall_ms(), &bad, &e)) < 0) {
-        char where[300];
-        snprintf(where, sizeof(where), "%s:%zu", file, n ? lines[bad] : 0);
-        dti_err_prefix(&e, r, where);
+    if ((r = import_record(st, &im, wall_ms(), &e)) < 0)
         goto fail;
-    }
-    printf("recorded %zu values from %s (pending sync)\n", n, file);
+    printf("recorded %zu values from %s (pending sync)", im.n, file);
+    if (im.skipped)
+        printf("; %zu rows without a value left as not collected", im.skipped);
+    printf("\n");
     r = 0;
     goto out;
 fail:
     r = cli_fail(r, &e, "import (nothing was recorded)");
 out:
-    for (size_t i = 0; i < nowned; i++)
-        free(owned[i]);
-    free(owned);
-    free(edits);
-    free(lines);
-    csv_free(c);
+    import_release(&im);
     fclose(f);
     store_close(st);
     return r;
@@ -598,6 +554,314 @@ fail:
     return cli_fail(r, &e, "list conflicts");
 }
 
+/* ---- template, score ---- */
+
+#define TEMPLATE_FILE_MAX (64u << 20)
+
+/* Which unit a command is about: --unit, else the agent's own. */
+static int command_unit(struct store *st, const struct args *a, char unit[UNIT_CODE_MAX + 1],
+                        struct dti_err *e)
+{
+    struct store_identity id;
+    int r = store_identity(st, &id, e);
+    if (r < 0)
+        return r;
+    snprintf(unit, UNIT_CODE_MAX + 1, "%s", a->unit ? a->unit : id.unit);
+    return store_check_scope(st, unit, e);
+}
+
+/* No framework yet for the unit's level and period: say what to do about it. */
+static int no_framework(struct store *st, const char *unit, const char *period, int r,
+                        struct dti_err *e)
+{
+    char level[16];
+    if (r == DTI_ENOTFOUND && store_unit_level(st, unit, level, NULL) == 0)
+        dti_err_set(e, r, "no framework for %s units in period %s yet; run 'dti-agent sync'", level,
+                    period);
+    return r;
+}
+
+static int cmd_template(int argc, char **argv)
+{
+    struct args a = {0};
+    int r = parse(argc, argv, "puo", &a);
+    if (r)
+        return r;
+    if (positionals(argc, argv, NULL, 0) != 0 || !a.period)
+        return cli_usage("usage: dti-agent template --period P [--unit CODE] [--out FILE.csv]");
+    if (!period_valid(a.period))
+        return cli_usage("invalid period '%s': expected YYYY, YYYYQn or YYYY-MM", a.period);
+    struct store *st = NULL;
+    struct framework *fw = NULL;
+    struct preview_inputs held = {0};
+    struct dti_err e = {0};
+    struct buf out;
+    char unit[UNIT_CODE_MAX + 1];
+    uint64_t version = 0;
+    buf_init(&out, TEMPLATE_FILE_MAX);
+    if ((r = open_store(&st)) != 0)
+        return r;
+    if ((r = command_unit(st, &a, unit, &e)) < 0)
+        goto fail;
+    if ((r = store_framework(st, unit, a.period, &fw, &version, &e)) < 0) {
+        no_framework(st, unit, a.period, r, &e);
+        goto fail;
+    }
+    if ((r = preview_inputs(st, fw, unit, a.period, &held, &e)) < 0)
+        goto fail;
+    if ((r = template_build(&out, fw, unit, a.period, &held)) < 0) {
+        dti_errf(&e, r, "the template is larger than %u bytes", TEMPLATE_FILE_MAX);
+        goto fail;
+    }
+    if (a.out) {
+        if ((r = write_file_atomic(a.out, out.data, out.len, 0644)) < 0) {
+            dti_errf(&e, r, "cannot write '%s'", a.out);
+            goto fail;
+        }
+        printf("wrote %s: %zu figures for unit %s, period %s (%zu required for scoring, "
+               "%zu already held), framework %s version %" PRIu64 "\n",
+               a.out, fw->nelements, unit, a.period, fw->nrequired, held.held, fw->id, version);
+    } else if (fwrite(out.data, 1, out.len, stdout) != out.len || fflush(stdout) != 0) {
+        r = dti_errf(&e, DTI_EIO, "cannot write to standard output");
+        goto fail;
+    }
+    r = 0;
+    goto out;
+fail:
+    r = cli_fail(r, &e, "write the template");
+out:
+    buf_release(&out);
+    preview_inputs_release(&held);
+    framework_free(fw);
+    store_close(st);
+    return r;
+}
+
+/* The states a value held here can be in, in the order the summary lists them. */
+static const char *const value_states[] = {"pending",    "synced",   "conflict",
+                                           "superseded", "rejected", "amendment"};
+
+static const char *state_label(const char *state)
+{
+    if (!strcmp(state, "pending"))
+        return "pending sync";
+    return state;
+}
+
+/* The inputs of scored component i that were not collected, as {element, name}. */
+static json_t *missing_inputs(const struct framework *fw, const struct preview_inputs *in, size_t i)
+{
+    json_t *arr = json_array();
+    const struct fw_method *m = &fw->components[i].method;
+    for (size_t k = 0; k < m->ninputs; k++) {
+        const struct fw_element *el = &fw->elements[m->inputs[k]];
+        if (in->values[m->inputs[k]].kind == VALUE_NONE)
+            json_array_append_new(arr,
+                                  json_pack("{s:s, s:s}", "element", el->code, "name", el->name));
+    }
+    return arr;
+}
+
+static json_t *group_json(const struct fw_group *g, const struct score_group *sg)
+{
+    return json_pack("{s:s, s:s, s:f, s:f, s:f}", "code", g->code, "name", g->name, "points",
+                     sg->points, "max", sg->max, "value", sg->value);
+}
+
+/* The whole preview as one JSON document. */
+static json_t *score_json(const char *unit, const char *period, const struct framework *fw,
+                          uint64_t version, const struct score_result *res,
+                          const struct preview_inputs *in)
+{
+    char fwhash[2 * CRYPTO_SHA256_LEN + 1], inhash[2 * CRYPTO_SHA256_LEN + 1];
+    hex_encode(fw->hash, CRYPTO_SHA256_LEN, fwhash);
+    hex_encode(res->input_hash, CRYPTO_SHA256_LEN, inhash);
+    json_t *states = json_object();
+    for (size_t k = 0; k < ARRAY_SIZE(value_states); k++) {
+        json_int_t n = 0;
+        for (size_t i = 0; i < in->n; i++)
+            n += in->states[i] && !strcmp(in->states[i], value_states[k]);
+        if (n)
+            json_object_set_new(states, value_states[k], json_integer(n));
+    }
+    json_t *inputs = json_array();
+    for (size_t i = 0; i < in->n; i++)
+        if (in->values[i].kind != VALUE_NONE)
+            json_array_append_new(
+                inputs, json_pack("{s:s, s:s, s:o, s:s}", "element", fw->elements[i].code, "name",
+                                  fw->elements[i].name, "value", cli_json_value(&in->values[i]),
+                                  "state", in->states[i]));
+    json_t *components = json_array();
+    for (size_t i = 0; i < fw->ncomponents; i++) {
+        const struct fw_component *c = &fw->components[i];
+        const struct score_component *sc = &res->components[i];
+        bool scored = sc->note != SCORE_INFORMATIONAL;
+        json_array_append_new(
+            components, json_pack("{s:s, s:s, s:s, s:s, s:f, s:f, s:s, s:o}", "code", c->code,
+                                  "name", c->name, "indicator", fw->indicators[c->indicator].code,
+                                  "method", fw_method_name(c->method.kind), "points", sc->points,
+                                  "max", sc->max, "note", score_note_name(sc->note), "missing",
+                                  scored ? missing_inputs(fw, in, i) : json_array()));
+    }
+    json_t *indicators = json_array();
+    for (size_t i = 0; i < fw->nindicators; i++)
+        json_array_append_new(
+            indicators, json_pack("{s:s, s:s, s:f, s:f, s:f, s:b}", "code", fw->indicators[i].code,
+                                  "name", fw->indicators[i].name, "points",
+                                  res->indicators[i].points, "max", res->indicators[i].max, "value",
+                                  res->indicators[i].value, "scored", res->indicators[i].scored));
+    json_t *pillars = json_array(), *groups = json_array();
+    for (size_t i = 0; i < fw->npillars; i++)
+        json_array_append_new(pillars, group_json(&fw->pillars[i], &res->pillars[i]));
+    for (size_t i = 0; i < fw->ngroups; i++)
+        json_array_append_new(groups, group_json(&fw->groups[i], &res->groups[i]));
+    json_t *missing = json_array();
+    for (size_t k = 0; k < fw->nrequired; k++) {
+        const struct fw_element *el = &fw->elements[fw->required[k]];
+        if (in->values[fw->required[k]].kind == VALUE_NONE)
+            json_array_append_new(missing,
+                                  json_pack("{s:s, s:s}", "element", el->code, "name", el->name));
+    }
+    return json_pack("{s:b, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:I, s:s}, s:s, "
+                     "s:{s:I, s:I, s:o}, s:o, s:o, s:o, s:o, s:o, "
+                     "s:f, s:f, s:f, s:s?, s:f, s:I, s:I, s:o}",
+                     "provisional", 1, "title", "Điểm tự đánh giá (tạm tính)", "unit", unit,
+                     "period", period, "level", fw_level_name(fw->level), "framework", "id", fw->id,
+                     "name", fw->name, "version", (json_int_t)version, "hash", fwhash, "input_hash",
+                     inhash, "figures", "held", (json_int_t)in->held, "outside_framework",
+                     (json_int_t)in->outside, "by_state", states, "inputs", inputs, "components",
+                     components, "indicators", indicators, "pillars", pillars, "groups", groups,
+                     "points", res->points, "max", res->max, "dti", res->dti, "band",
+                     res->band_name, "completeness", res->completeness, "inputs_present",
+                     (json_int_t)res->inputs_present, "inputs_required",
+                     (json_int_t)res->inputs_required, "missing", missing);
+}
+
+static void print_group(const struct fw_group *g, const struct score_group *sg)
+{
+    char max[32];
+    value_format_number(sg->max, max);
+    printf("  %-6s %10.4f / %-6s (%.4f)  %s\n", g->code, sg->points, max, sg->value, g->name);
+}
+
+static void score_text(const char *unit, const char *period, const struct framework *fw,
+                       uint64_t version, const struct score_result *res,
+                       const struct preview_inputs *in)
+{
+    char hex[2 * CRYPTO_SHA256_LEN + 1], max[32];
+    printf("Điểm tự đánh giá (tạm tính) - PROVISIONAL self-assessment from the figures held "
+           "here;\nthe hub's appraisal is the authoritative score.\n\n");
+    printf("unit %s, period %s, level %s\n", unit, period, fw_level_name(fw->level));
+    printf("framework %s version %" PRIu64 ": %s\n", fw->id, version, fw->name);
+    printf("figures used: %zu held here", in->held);
+    const char *sep = " (";
+    for (size_t k = 0; k < ARRAY_SIZE(value_states); k++) {
+        size_t n = 0;
+        for (size_t i = 0; i < in->n; i++)
+            n += in->states[i] && !strcmp(in->states[i], value_states[k]);
+        if (n) {
+            printf("%s%zu %s", sep, n, state_label(value_states[k]));
+            sep = ", ";
+        }
+    }
+    printf("%s\n", *sep == ',' ? ")" : "");
+    if (in->outside)
+        printf("not in this framework, not scored: %zu figures held for this period\n",
+               in->outside);
+    hex_encode(res->input_hash, CRYPTO_SHA256_LEN, hex);
+    printf("input hash: %s\n", hex);
+    for (size_t i = 0; i < fw->nindicators; i++) {
+        const struct fw_indicator *ind = &fw->indicators[i];
+        const struct score_indicator *si = &res->indicators[i];
+        value_format_number(si->max, max);
+        if (si->scored)
+            printf("\n%s %s: %.4f / %s (%.4f)\n", ind->code, ind->name, si->points, max, si->value);
+        else
+            printf("\n%s %s: not scored\n", ind->code, ind->name);
+        for (size_t c = ind->first_component; c < ind->first_component + ind->ncomponents; c++) {
+            const struct fw_component *co = &fw->components[c];
+            const struct score_component *sc = &res->components[c];
+            value_format_number(sc->max, max);
+            printf("  %-6s %-12s %10.4f / %-5s %-17s %s\n", co->code,
+                   fw_method_name(co->method.kind), sc->points, max, score_note_name(sc->note),
+                   co->name);
+            if (sc->note == SCORE_INFORMATIONAL)
+                continue;
+            const struct fw_method *m = &co->method;
+            for (size_t k = 0; k < m->ninputs; k++) {
+                const struct fw_element *el = &fw->elements[m->inputs[k]];
+                if (in->values[m->inputs[k]].kind == VALUE_NONE)
+                    printf("         missing: %s (%s)\n", el->code, el->name);
+            }
+        }
+    }
+    if (fw->npillars) {
+        printf("\npillars:\n");
+        for (size_t i = 0; i < fw->npillars; i++)
+            print_group(&fw->pillars[i], &res->pillars[i]);
+    }
+    if (fw->ngroups) {
+        printf("groups:\n");
+        for (size_t i = 0; i < fw->ngroups; i++)
+            print_group(&fw->groups[i], &res->groups[i]);
+    }
+    value_format_number(res->max, max);
+    printf("\ntotal:        %.4f / %s (provisional)\n", res->points, max);
+    printf("DTI value:    %.6f\n", res->dti);
+    printf("band:         %s\n", res->band_name ? res->band_name : "(the framework has none)");
+    printf("completeness: %.1f%% (%zu of %zu figures needed for scoring)\n",
+           res->completeness * 100, res->inputs_present, res->inputs_required);
+    size_t nmissing = res->inputs_required - res->inputs_present;
+    if (nmissing) {
+        printf("still missing (%zu):\n", nmissing);
+        for (size_t k = 0; k < fw->nrequired; k++) {
+            const struct fw_element *el = &fw->elements[fw->required[k]];
+            if (in->values[fw->required[k]].kind == VALUE_NONE)
+                printf("  %-34s %s\n", el->code, el->name);
+        }
+    }
+}
+
+static int cmd_score(int argc, char **argv)
+{
+    struct args a = {0};
+    int r = parse(argc, argv, "puj", &a);
+    if (r)
+        return r;
+    if (positionals(argc, argv, NULL, 0) != 0 || !a.period)
+        return cli_usage("usage: dti-agent score --period P [--unit CODE] [--json]");
+    if (!period_valid(a.period))
+        return cli_usage("invalid period '%s': expected YYYY, YYYYQn or YYYY-MM", a.period);
+    struct store *st = NULL;
+    struct framework *fw = NULL;
+    struct score_result *res = NULL;
+    struct preview_inputs in = {0};
+    struct dti_err e = {0};
+    char unit[UNIT_CODE_MAX + 1];
+    uint64_t version = 0;
+    if ((r = open_store(&st)) != 0)
+        return r;
+    if ((r = command_unit(st, &a, unit, &e)) < 0)
+        goto fail;
+    if ((r = preview_score(st, unit, a.period, &res, &fw, &version, &in, &e)) < 0) {
+        no_framework(st, unit, a.period, r, &e);
+        goto fail;
+    }
+    if (a.json)
+        r = cli_print_json(score_json(unit, a.period, fw, version, res, &in));
+    else
+        score_text(unit, a.period, fw, version, res, &in);
+    goto out;
+fail:
+    r = cli_fail(r, &e, "score");
+out:
+    score_result_free(res);
+    preview_inputs_release(&in);
+    framework_free(fw);
+    store_close(st);
+    return r;
+}
+
 /* ---- sync ---- */
 
 static int cmd_sync(int argc, char **argv)
@@ -671,7 +935,8 @@ int main(int argc, char **argv)
         int (*fn)(int, char **);
     } cmds[] = {{"init", cmd_init},     {"set", cmd_set},       {"import", cmd_import},
                 {"values", cmd_values}, {"status", cmd_status}, {"sync", cmd_sync},
-                {"conflicts", cmd_conflicts}};
+                {"conflicts", cmd_conflicts}, {"template", cmd_template},
+                {"score", cmd_score}};
     for (size_t k = 0; k < ARRAY_SIZE(cmds); k++)
         if (!strcmp(argv[i], cmds[k].name))
             return cmds[k].fn(argc - i, argv + i);

@@ -100,6 +100,24 @@ static const char *const hub_migrations[] = {
     "  level TEXT NOT NULL, period TEXT NOT NULL, hash BLOB NOT NULL, json TEXT NOT NULL,"
     "  imported_ms INTEGER NOT NULL, imported_by TEXT NOT NULL, chg INTEGER NOT NULL);"
     "CREATE INDEX frameworks_in_force ON frameworks(level, period, version);",
+    /* 4: authoritative scoring (hub/scoring.c). Every run is kept; reports
+     * show the latest run of a period. A result records the framework
+     * version and the input hash it was scored with; detail is JSON (layout
+     * in docs/internals/SCORING.md). */
+    "CREATE TABLE score_runs("
+    "  id INTEGER PRIMARY KEY, period TEXT NOT NULL, ran_ms INTEGER NOT NULL,"
+    "  ran_by TEXT NOT NULL, units INTEGER NOT NULL);"
+    "CREATE INDEX score_runs_period ON score_runs(period, id);"
+    "CREATE TABLE results("
+    "  run INTEGER NOT NULL REFERENCES score_runs(id), period TEXT NOT NULL,"
+    "  unit TEXT NOT NULL, level TEXT NOT NULL, parent TEXT,"
+    "  framework_version INTEGER NOT NULL REFERENCES frameworks(version),"
+    "  input_hash BLOB NOT NULL, points REAL NOT NULL, max REAL NOT NULL, dti REAL NOT NULL,"
+    "  band TEXT, inputs_required INTEGER NOT NULL, inputs_present INTEGER NOT NULL,"
+    "  rank_level INTEGER NOT NULL, rank_parent INTEGER NOT NULL,"
+    "  self_points REAL, self_dti REAL, prev_dti REAL, prev_rank INTEGER,"
+    "  detail TEXT NOT NULL, PRIMARY KEY(run, unit)) WITHOUT ROWID;"
+    "CREATE INDEX results_unit ON results(unit, period, run);",
 };
 
 int hubdb_open(sqlite3 **out, const char *dir, bool create, struct dti_err *e)

@@ -3,12 +3,17 @@
  * revoke, values. Each command opens the hub directory, does one thing,
  * and reports errors once, here, as "dti-hub: cannot ...: reason".
  */
+#include "buf.h"
 #include "cli.h"
 #include "crypto.h"
 #include "db.h"
+#include "framework.h"
+#include "frameworks.h"
 #include "hlc.h"
 #include "hubdb.h"
 #include "reconcile.h"
+#include "report.h"
+#include "scoring.h"
 #include "server.h"
 #include "tlscert.h"
 #include "token.h"
@@ -21,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define HUB_KEY "hub.key"
@@ -54,6 +60,14 @@ static const char usage_text[] =
     "  amendments [--status pending|accepted|rejected|all] [--json]\n"
     "  accept ID [--comment TEXT]  an amendment becomes the value\n"
     "  reject ID --comment TEXT    the office reads the comment\n"
+    "  framework import FILE.json  validate an indicator framework, store it as a new version\n"
+    "  framework list [--json]     framework versions; which is in force per level and period\n"
+    "  score --period P            authoritative scoring of every unit with a framework for P\n"
+    "  report --period P [--level L] [--format csv|json|html] [--out FILE]\n"
+    "                              the latest scoring of P (default CSV to stdout); served\n"
+    "                              at https://HOST:PORT/v1/reports/P.html (.csv, .json)\n"
+    "  explain --unit CODE --period P [--json]\n"
+    "                              how each point of a unit's score was earned\n"
     "\n"
     "Decisions are recorded with --by NAME (default $DTI_OPERATOR, then $USER).\n"
     "\n"
@@ -138,6 +152,8 @@ struct common_args {
     const char *level;
     const char *element;
     const char *by;
+    const char *format; /* report --format */
+    const char *out;    /* report --out */
 };
 
 static int on_common(int c, const char *arg, void *ctx)
@@ -188,6 +204,12 @@ static int on_common(int c, const char *arg, void *ctx)
         break;
     case 'B':
         a->by = arg;
+        break;
+    case 'f':
+        a->format = arg;
+        break;
+    case 'o':
+        a->out = arg;
         break;
     default:
         return cli_usage("unexpected option");
@@ -1003,6 +1025,381 @@ static int cmd_history(int argc, char **argv)
     return 0;
 }
 
+/* ---- frameworks, scoring, reports (issue 5) ---- */
+
+static int cmd_framework(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        COMMON_OPTS, {"json", no_argument, NULL, 'j'}, {"by", required_argument, NULL, 'B'}, {0}};
+    if (argc < 2)
+        return cli_usage("framework: expected 'import FILE.json' or 'list'");
+    const char *sub = argv[1];
+    struct common_args a = {0};
+    int r = parse_opts(argc - 1, argv + 1, lo, on_common, &a);
+    if (r)
+        return r;
+    argc--;
+    argv++;
+    sqlite3 *db = NULL;
+    struct dti_err e = {0};
+    if (!strcmp(sub, "import")) {
+        if (optind != argc - 1)
+            return cli_usage("framework import: expected one FILE.json");
+        const char *file = argv[optind];
+        char *text = NULL;
+        size_t len = 0;
+        if ((r = read_file_bounded(file, FRAMEWORK_FILE_MAX, &text, &len)) < 0) {
+            if (r == DTI_ETOOBIG)
+                dti_errf(&e, r, "'%s' is larger than %u bytes", file, FRAMEWORK_FILE_MAX);
+            else
+                dti_errf(&e, r, "cannot read '%s'%s", file,
+                         r == DTI_ENOTFOUND ? ": no such file" : "");
+            return cli_fail(r, &e, "import framework");
+        }
+        if ((r = open_hub(&db)) != 0) {
+            free(text);
+            return r;
+        }
+        struct fw_problems probs = {0};
+        int64_t version = 0;
+        bool unchanged = false;
+        r = frameworks_import(db, text, len, file, operator_name(&a), wall_ms(), &version,
+                              &unchanged, &probs, &e);
+        free(text);
+        if (r < 0) {
+            char line[2600];
+            fflush(stdout);
+            for (size_t i = 0; i < probs.n; i++) {
+                fw_problem_format(&probs, i, line, sizeof(line));
+                fprintf(stderr, "dti-hub: %s\n", line);
+            }
+            fw_problems_release(&probs);
+            db_close(db);
+            return cli_fail(r, &e, "import framework");
+        }
+        fw_problems_release(&probs);
+        struct framework *fw = NULL;
+        if ((r = frameworks_load(db, version, &fw, &e)) < 0) {
+            db_close(db);
+            return cli_fail(r, &e, "import framework");
+        }
+        if (unchanged)
+            printf("unchanged: version %" PRId64 " (%s, %s %s) is already in force\n", version,
+                   fw->id, fw_level_name(fw->level), fw->period);
+        else
+            printf("imported %s as version %" PRId64 " of the %s framework for %s (%s); "
+                   "agents receive it on their next sync\n",
+                   file, version, fw_level_name(fw->level), fw->period, fw->id);
+        framework_free(fw);
+        db_close(db);
+        return 0;
+    }
+    if (strcmp(sub, "list") != 0)
+        return cli_usage("framework: unknown subcommand '%s'", sub);
+    if (optind != argc)
+        return cli_usage("framework list takes no arguments");
+    json_t *arr = NULL;
+    if ((r = open_hub(&db)) != 0)
+        return r;
+    r = frameworks_list_json(db, &arr, &e);
+    db_close(db);
+    if (r < 0)
+        return cli_fail(r, &e, "list frameworks");
+    if (a.json)
+        return cli_print_json(arr);
+    size_t i;
+    json_t *f;
+    if (json_array_size(arr))
+        printf("%-7s %-10s %-7s %-8s %-20s %-12s %-12s %s\n", "VERSION", "LEVEL", "PERIOD",
+               "IN_FORCE", "IMPORTED", "BY", "SHA256", "ID / NAME");
+    json_array_foreach(arr, i, f)
+    {
+        printf("%-7" JSON_INTEGER_FORMAT " %-10s %-7s %-8s %-20s %-12s %-12.12s %s  %s\n",
+               json_integer_value(json_object_get(f, "version")), jstr(f, "level"),
+               jstr(f, "period"), json_is_true(json_object_get(f, "in_force")) ? "yes" : "no",
+               jstr(f, "imported"), jstr(f, "by"), jstr(f, "hash"), jstr(f, "id"), jstr(f, "name"));
+    }
+    if (json_array_size(arr) == 0)
+        printf("no frameworks (import one with 'dti-hub framework import FILE.json')\n");
+    json_decref(arr);
+    return 0;
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmd_score(int argc, char **argv)
+{
+    static const struct option lo[] = {COMMON_OPTS,
+                                       {"period", required_argument, NULL, 'p'},
+                                       {"by", required_argument, NULL, 'B'},
+                                       {0}};
+    struct common_args a = {0};
+    int r = parse_opts(argc, argv, lo, on_common, &a);
+    if (r)
+        return r;
+    if (optind != argc || !a.period)
+        return cli_usage("usage: dti-hub score --period P");
+    if (!period_valid(a.period))
+        return cli_usage("invalid period '%s': expected YYYY, YYYYQn or YYYY-MM", a.period);
+    sqlite3 *db = NULL;
+    struct dti_err e = {0};
+    struct scoring_summary sum;
+    if ((r = open_hub(&db)) != 0)
+        return r;
+    double t0 = mono_s();
+    r = scoring_run(db, a.period, operator_name(&a), wall_ms(), &sum, &e);
+    double t = mono_s() - t0;
+    db_close(db);
+    if (r < 0)
+        return cli_fail(r, &e, "score");
+    printf("run %" PRId64 " scored period %s in %.3f s:\n", sum.run, sum.period, t);
+    for (size_t i = 0; i < sum.nlevels; i++)
+        printf("  %-10s %6zu unit%s  framework version %" PRId64 "\n", sum.levels[i].level,
+               sum.levels[i].units, sum.levels[i].units == 1 ? " " : "s",
+               sum.levels[i].framework_version);
+    printf("%zu units in all; see 'dti-hub report --period %s'\n", sum.units, sum.period);
+    return 0;
+}
+
+static int cmd_report(int argc, char **argv)
+{
+    static const struct option lo[] = {COMMON_OPTS,
+                                       {"period", required_argument, NULL, 'p'},
+                                       {"level", required_argument, NULL, 'L'},
+                                       {"format", required_argument, NULL, 'f'},
+                                       {"out", required_argument, NULL, 'o'},
+                                       {0}};
+    struct common_args a = {.format = "csv"};
+    int r = parse_opts(argc, argv, lo, on_common, &a);
+    if (r)
+        return r;
+    if (optind != argc || !a.period)
+        return cli_usage("usage: dti-hub report --period P [--level L] [--format csv|json|html] "
+                         "[--out FILE]");
+    enum report_format f;
+    if (report_format_parse(a.format, &f) < 0)
+        return cli_usage("--format must be csv, json or html");
+    sqlite3 *db = NULL;
+    struct dti_err e = {0};
+    struct buf out;
+    if ((r = open_hub(&db)) != 0)
+        return r;
+    buf_init(&out, REPORT_MAX);
+    r = report_render(db, a.period, a.level, f, &out, &e);
+    db_close(db);
+    if (r < 0) {
+        buf_release(&out);
+        return cli_fail(r, &e, "make the report");
+    }
+    if (a.out) {
+        r = write_file_atomic(a.out, out.data, out.len, 0644);
+        if (r < 0) {
+            dti_errf(&e, r, "cannot write '%s'", a.out);
+            r = cli_fail(r, &e, "make the report");
+        } else {
+            printf("wrote %s (%zu bytes)\n", a.out, out.len);
+        }
+    } else if (fwrite(out.data, 1, out.len, stdout) != out.len || fflush(stdout) != 0) {
+        dti_errf(&e, DTI_EIO, "cannot write to standard output");
+        r = cli_fail(DTI_EIO, &e, "make the report");
+    }
+    buf_release(&out);
+    return r;
+}
+
+/* A JSON number or value the way a person reads it. */
+static void print_num(const json_t *v)
+{
+    if (json_is_number(v))
+        printf("%.15g", json_number_value(v));
+    else
+        print_value_json(v);
+}
+
+/* "tiers so_cuoc_hop_bcd=4 (4→20, 3→15)" and the like, for one component. */
+static void print_method(const json_t *c)
+{
+    const json_t *m = json_object_get(c, "method"), *ins = json_object_get(c, "inputs");
+    const char *kind = jstr(m, "kind");
+    size_t i;
+    json_t *in;
+    if (!strcmp(kind, "none")) {
+        printf("informational");
+        return;
+    }
+    printf("%s ", kind);
+    json_array_foreach(ins, i, in)
+    {
+        if (i)
+            printf(!strcmp(kind, "ratio") ? " / " : ", ");
+        printf("%s=", jstr(in, "element"));
+        if (json_is_true(json_object_get(in, "missing")))
+            printf("missing");
+        else
+            print_num(json_object_get(in, "value"));
+    }
+    if (!strcmp(kind, "ratio")) {
+        if (json_is_number(json_object_get(m, "target"))) {
+            printf(" (target ");
+            print_num(json_object_get(m, "target"));
+            printf(")");
+        }
+        if (!strcmp(jstr(m, "zero_denominator"), "full"))
+            printf(" (zero denominator: full)");
+    } else if (!strcmp(kind, "tiers")) {
+        json_t *t;
+        printf(" (");
+        json_array_foreach(json_object_get(m, "tiers"), i, t)
+        {
+            printf("%s>=", i ? ", " : "");
+            print_num(json_array_get(t, 0));
+            printf(" -> ");
+            print_num(json_array_get(t, 1));
+        }
+        printf(")");
+    } else if (!strcmp(kind, "categorical")) {
+        const char *k;
+        json_t *v;
+        bool first = true;
+        printf(" (");
+        json_object_foreach(json_object_get(m, "map"), k, v)
+        {
+            printf("%s%s ", first ? "" : ", ", k);
+            print_num(v);
+            first = false;
+        }
+        printf(")");
+    }
+}
+
+static int cmd_explain(int argc, char **argv)
+{
+    static const struct option lo[] = {COMMON_OPTS,
+                                       {"json", no_argument, NULL, 'j'},
+                                       {"unit", required_argument, NULL, 'u'},
+                                       {"period", required_argument, NULL, 'p'},
+                                       {0}};
+    struct common_args a = {0};
+    int r = parse_opts(argc, argv, lo, on_common, &a);
+    if (r)
+        return r;
+    if (optind != argc || !a.unit || !a.period)
+        return cli_usage("usage: dti-hub explain --unit CODE --period P [--json]");
+    sqlite3 *db = NULL;
+    struct dti_err e = {0};
+    json_t *o = NULL;
+    if ((r = open_hub(&db)) != 0)
+        return r;
+    r = report_explain_json(db, a.unit, a.period, &o, &e);
+    db_close(db);
+    if (r < 0)
+        return cli_fail(r, &e, "explain");
+    if (a.json)
+        return cli_print_json(o);
+    const json_t *fw = json_object_get(o, "framework"), *rank = json_object_get(o, "rank");
+    const json_t *comp = json_object_get(o, "completeness"), *gr = json_object_get(o, "growth");
+    const json_t *self = json_object_get(o, "self_assessed");
+    printf("%s %s, period %s: ", jstr(o, "unit"), jstr(o, "name"), jstr(o, "period"));
+    print_num(json_object_get(o, "points"));
+    printf(" of ");
+    print_num(json_object_get(o, "max"));
+    printf(" points, DTI ");
+    print_num(json_object_get(o, "dti"));
+    if (*jstr(o, "band"))
+        printf(", band %s", jstr(o, "band"));
+    printf("\nrun %" JSON_INTEGER_FORMAT " at %s by %s; framework %s version %" JSON_INTEGER_FORMAT
+           "; stored inputs reproduce the result: %s\n",
+           json_integer_value(json_object_get(o, "run")), jstr(o, "ran"), jstr(o, "ran_by"),
+           jstr(fw, "id"), json_integer_value(json_object_get(fw, "version")),
+           json_is_true(json_object_get(o, "reproduced")) ? "yes" : "NO");
+    printf("rank %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT " (%s)",
+           json_integer_value(json_object_get(rank, "level")),
+           json_integer_value(json_object_get(rank, "level_units")), jstr(o, "level"));
+    if (*jstr(o, "parent"))
+        printf(", %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT " in %s %s",
+               json_integer_value(json_object_get(rank, "parent")),
+               json_integer_value(json_object_get(rank, "parent_units")), jstr(o, "parent"),
+               jstr(o, "parent_name"));
+    printf("\n");
+    if (json_is_object(gr)) {
+        printf("against %s: DTI ", jstr(gr, "previous_period"));
+        print_num(json_object_get(gr, "previous_dti"));
+        printf(" -> ");
+        print_num(json_object_get(o, "dti"));
+        printf(", rank %" JSON_INTEGER_FORMAT " -> %" JSON_INTEGER_FORMAT " (%+" JSON_INTEGER_FORMAT
+               ")\n",
+               json_integer_value(json_object_get(gr, "previous_rank")),
+               json_integer_value(json_object_get(rank, "level")),
+               json_integer_value(json_object_get(gr, "rank_change")));
+    } else {
+        printf("no result for the previous period\n");
+    }
+    if (json_is_object(self)) {
+        printf("self-assessed: ");
+        print_num(json_object_get(self, "points"));
+        printf(" points; appraised minus self-assessed: ");
+        print_num(json_object_get(self, "gap"));
+        printf("\n");
+    } else {
+        printf("self-assessed: nothing submitted by the unit's own offices\n");
+    }
+    printf("inputs: %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT " collected",
+           json_integer_value(json_object_get(comp, "present")),
+           json_integer_value(json_object_get(comp, "required")));
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(o, "missing_inputs"), i, x)
+        printf("%s%s", i ? ", " : "; missing: ", json_string_value(x));
+    printf("\n");
+    const json_t *inds = json_object_get(o, "indicators");
+    const char *shown = NULL;
+    json_array_foreach(json_object_get(o, "components"), i, x)
+    {
+        const char *ind = jstr(x, "indicator");
+        if (!shown || strcmp(shown, ind) != 0) {
+            size_t k;
+            json_t *d;
+            json_array_foreach(inds, k, d)
+            {
+                if (strcmp(jstr(d, "code"), ind) != 0)
+                    continue;
+                printf("\n%s %s: ", ind, jstr(d, "name"));
+                print_num(json_object_get(d, "points"));
+                printf("/");
+                print_num(json_object_get(d, "max"));
+                printf("%s\n", json_is_true(json_object_get(d, "scored")) ? "" : " (not scored)");
+            }
+            shown = ind;
+        }
+        printf("  %-6s ", jstr(x, "code"));
+        print_num(json_object_get(x, "points"));
+        printf("/");
+        print_num(json_object_get(x, "max"));
+        printf("  %s  ", jstr(x, "note"));
+        print_method(x);
+        printf("\n");
+    }
+    json_t *p;
+    printf("\n");
+    json_array_foreach(json_object_get(o, "pillars"), i, p)
+    {
+        printf("pillar %s %s: ", jstr(p, "code"), jstr(p, "name"));
+        print_num(json_object_get(p, "points"));
+        printf("/");
+        print_num(json_object_get(p, "max"));
+        printf(", value ");
+        print_num(json_object_get(p, "value"));
+        printf("\n");
+    }
+    json_decref(o);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     cli_set_program("dti-hub");
@@ -1028,7 +1425,9 @@ int main(int argc, char **argv)
                 {"resolve", cmd_resolve},   {"lock", cmd_lock},
                 {"approve", cmd_approve},   {"unlock", cmd_unlock},
                 {"locks", cmd_locks},       {"amendments", cmd_amendments},
-                {"accept", cmd_accept},     {"reject", cmd_reject}};
+                {"accept", cmd_accept},     {"reject", cmd_reject},
+                {"framework", cmd_framework}, {"score", cmd_score},
+                {"report", cmd_report},     {"explain", cmd_explain}};
     for (size_t i = 0; i < ARRAY_SIZE(cmds); i++)
         if (!strcmp(cmd, cmds[i].name))
             return cmds[i].fn(sub_argc, sub_argv);

@@ -12,6 +12,7 @@
 #include "feed.h"
 #include "ingest.h"
 #include "problem.h"
+#include "report.h"
 #include "util.h"
 
 #include <event2/buffer.h>
@@ -278,6 +279,82 @@ out:
     free(sig);
 }
 
+/* ---- GET /v1/reports/PERIOD.(html|csv|json)[?level=L]: the latest scoring run
+ * of a period, for people (issue 5; hub/report.c). Published results, no agent
+ * signature. ---- */
+
+#define REPORTS_PREFIX "/v1/reports/"
+
+static void free_report(const void *data, size_t len, void *arg)
+{
+    free((void *)data);
+}
+
+/* A refusal people read in a browser: text/plain, with the reason header. */
+static void refuse_report(struct evhttp_request *req, int code, const char *msg)
+{
+    int status = server_status_for(code);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", "text/plain; charset=utf-8");
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_add_header(h, "X-DTI-Reason", dti_reason(code));
+    const char *uri = evhttp_request_get_uri(req);
+    fprintf(stderr, "dti-hub: refused %s: %d %s: %s\n", uri ? uri : "?", status, dti_reason(code),
+            msg);
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add_printf(b, "%s\n", msg);
+    evhttp_send_reply(req, status, status_text(status), b);
+    evbuffer_free(b);
+}
+
+static void on_report(struct server *s, struct evhttp_request *req, const char *path)
+{
+    const char *name = path + strlen(REPORTS_PREFIX);
+    const char *dot = strrchr(name, '.');
+    char period[PERIOD_MAX + 1];
+    enum report_format f;
+    struct evkeyvalq q = {0};
+    const char *level = NULL;
+    struct dti_err e = {0};
+    struct buf out;
+    if (!dot || dot == name || (size_t)(dot - name) > PERIOD_MAX ||
+        report_format_parse(dot + 1, &f) < 0) {
+        refuse_report(req, DTI_ENOTFOUND,
+                      "no such report: expected /v1/reports/PERIOD.html, .csv or .json");
+        return;
+    }
+    memcpy(period, name, (size_t)(dot - name));
+    period[dot - name] = '\0';
+    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    if (query && evhttp_parse_query_str(query, &q) == 0)
+        level = evhttp_find_header(&q, "level");
+    buf_init(&out, REPORT_MAX);
+    int r = report_render(s->db, period, level, f, &out, &e);
+    if (r < 0) {
+        refuse_report(req, r, dti_err_text(&e, r));
+    } else {
+        struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+        evhttp_add_header(h, "Content-Type", report_content_type(f));
+        evhttp_add_header(h, "Cache-Control", "no-cache");
+        if (f == REPORT_CSV) {
+            char cd[64];
+            snprintf(cd, sizeof(cd), "inline; filename=\"dti-%s.csv\"", period);
+            evhttp_add_header(h, "Content-Disposition", cd);
+        }
+        size_t len;
+        unsigned char *data = buf_take(&out, &len);
+        struct evbuffer *b = evbuffer_new();
+        if (len)
+            evbuffer_add_reference(b, data, len, free_report, NULL);
+        else
+            free(data);
+        evhttp_send_reply(req, 200, "OK", b);
+        evbuffer_free(b);
+    }
+    buf_release(&out);
+    evhttp_clear_headers(&q);
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct server *s = arg;
@@ -311,6 +388,15 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
     if (!strcmp(path, "/v1/changes") && m == EVHTTP_REQ_GET) {
         on_changes(s, req);
+        return;
+    }
+    if (!strncmp(path, REPORTS_PREFIX, strlen(REPORTS_PREFIX))) {
+        if (m != EVHTTP_REQ_GET) {
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
+            evhttp_send_error(req, 405, "use GET");
+            return;
+        }
+        on_report(s, req, path);
         return;
     }
     refuse(s, req, DTI_ENOTFOUND, "no such endpoint");

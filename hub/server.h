@@ -8,6 +8,7 @@
  *   POST /v1/batches   Envelope       -> HubSigned(ReceiptBody)
  *   GET  /v1/changes?after=N          -> HubSigned(Changes)   (agent-signed request)
  *   GET  /v1/health                   -> 200 "ok"
+ *   GET  /v1/reports/P.html|.csv|.json[?level=L] -> the latest scoring run of P
  */
 #ifndef DTI_SERVER_H
 #define DTI_SERVER_H

@@ -131,8 +131,12 @@ import_refused period "invalid period" $'22738,docs,2023,5\n22738,docs2,2023-00,
 import_refused quote "unterminated quoted field" $'22738,docs,2023,5\n22738,docs2,2023,"6\n'
 import_refused quote2 "quote inside unquoted field" $'22738,docs,2023,5\n22738,docs2,20"23,6\n'
 import_refused utf8 "UTF-8" $'22738,docs,2023,5\n22738,docs2,2023,caf\xe9\n'
-import_refused empty "empty value" $'22738,docs,2023,5\n22738,docs2,2023,\n'
+# an empty value cell is "not collected": skipped, not an error; the rest stays all or none
+import_refused blank "invalid period" $'22738,docs,2023,5\n22738,docs2,2023,\n22738,docs3,20x3,6\n'
 import_refused toomany "7 fields" $'22738,docs,2023,5,c,a,extra\n'
+# extra columns only when a header names them, and the header's first six are the importer's
+import_refused longrow "8 fields" $'unit,element,period,value,comment,author,note\n22738,docs,2023,5,c,a,n,x\n'
+import_refused header "header column 5 is 'author', expected 'comment'" $'unit,element,period,value,author,comment\n22738,docs,2023,5,a,c\n'
 assert_refused agent a import "$T/does-not-exist.csv"
 assert_contains "$ERR" "does-not-exist.csv" "import of a missing file names it"
 assert_eq "$(cat "$T/a.values.before")" "$(agent a values --json)" "a's values after the refused imports"

@@ -1,0 +1,63 @@
+/*
+ * report.h - what the hub publishes from a scoring run: the report of a
+ * period (the latest run, optionally one level) as one JSON document, and
+ * rendered from that document as CSV (UTF-8 with BOM, CRLF, RFC 4180: opens
+ * in Excel and LibreOffice with its Vietnamese intact) or as one
+ * self-contained HTML page (inline CSS, inline SVG bar charts, no external
+ * assets); and the explanation of one unit's score, component by component.
+ *
+ * Read-only. Results are written by scoring.c; the layout of the documents is
+ * in docs/internals/SCORING.md ("Reports").
+ */
+#ifndef DTI_REPORT_H
+#define DTI_REPORT_H
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "buf.h"
+#include "err.h"
+
+#define REPORT_MAX (256u << 20) /* bytes of one rendered report */
+
+enum report_format {
+    REPORT_CSV,
+    REPORT_JSON,
+    REPORT_HTML,
+};
+
+/* "csv", "json" or "html". 0 or DTI_EINVAL. */
+int report_format_parse(const char *s, enum report_format *out);
+/* The HTTP Content-Type of a format, with charset. */
+const char *report_content_type(enum report_format f);
+
+/*
+ * The report of period's latest run as a new JSON document the caller
+ * decrefs: period, run, level (NULL for all levels), the frameworks scored
+ * with, and units[] ordered by level then rank, each with every figure.
+ * DTI_EPERIOD, DTI_EINVAL (unknown level), DTI_ENOTFOUND when the period was
+ * never scored or the run has no unit of that level.
+ */
+int report_json(sqlite3 *db, const char *period, const char *level, json_t **out,
+                struct dti_err *e);
+
+/* The same report rendered in format f, appended to out (which should be
+ * empty; its ceiling applies: DTI_ETOOBIG). */
+int report_render(sqlite3 *db, const char *period, const char *level, enum report_format f,
+                  struct buf *out, struct dti_err *e);
+
+/* Render an existing report document (from report_json) into out. */
+int report_render_doc(const json_t *doc, enum report_format f, struct buf *out, struct dti_err *e);
+
+/*
+ * How unit's score in period's latest run was earned, as a new JSON document:
+ * every component with the inputs it read (element, name, value or missing),
+ * its method and parameters, points, max and note; indicators, pillars,
+ * groups, totals, ranks, growth and self-assessment; and whether the stored
+ * inputs reproduce the stored input hash and points. DTI_ENOTFOUND when the
+ * period was never scored or the unit was not in the run.
+ */
+int report_explain_json(sqlite3 *db, const char *unit, const char *period, json_t **out,
+                        struct dti_err *e);
+
+#endif
