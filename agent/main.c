@@ -6,6 +6,7 @@
  * lost, run it again when the link is back.
  */
 #include "cli.h"
+#include "courier.h"
 #include "crypto.h"
 #include "db.h"
 #include "enroll.h"
@@ -48,7 +49,9 @@ static const char usage_text[] =
     "                       component by component, with what is still missing\n"
     "  status [--json]      pending records and batches, last sync, last error\n"
     "  conflicts [--json]   what the hub decided about this office's edits, and what is open\n"
-
+    "  export-bundle FILE   no link at all: write every unacknowledged batch to FILE\n"
+    "                       (carry it to the hub; nothing leaves the outbox yet)\n"
+    "  import-receipts FILE take in the receipts the hub exported for this office\n"
     "  sync                 push everything pending, then pull; exit 75 when the hub is\n"
     "                       unreachable (nothing is lost)\n"
     "\n"
@@ -864,6 +867,105 @@ out:
 
 /* ---- sync ---- */
 
+/* ---- the USB-stick road ---- */
+
+/* Open FILE for writing a bundle: a new file, or "-" for stdout. */
+static FILE *open_out(const char *path, struct dti_err *e)
+{
+    if (!strcmp(path, "-"))
+        return stdout;
+    FILE *f = fopen(path, "wbx"); /* never overwrite: a stick may hold an earlier bundle */
+    if (!f)
+        dti_errf(e, DTI_EIO, "cannot create '%s' (does it exist already?)", path);
+    return f;
+}
+
+static int cmd_export_bundle(int argc, char **argv)
+{
+    struct args a = {0};
+    int r = parse(argc, argv, "", &a);
+    if (r)
+        return r;
+    const char *pos[1] = {NULL};
+    if (positionals(argc, argv, pos, 1) != 1)
+        return cli_usage("usage: dti-agent export-bundle FILE");
+    struct store *st = NULL;
+    struct signer *key = NULL;
+    struct dti_err e = {0};
+    FILE *f = NULL;
+    size_t n = 0;
+    bool created = false;
+    if ((r = open_store(&st)) != 0)
+        return r;
+    if ((r = load_key(&key, &e)) < 0)
+        goto fail;
+    if (!(f = open_out(pos[0], &e))) {
+        r = DTI_EIO;
+        goto fail;
+    }
+    created = f != stdout;
+    if ((r = courier_export(st, key, wall_ms(), f, &n, &e)) < 0)
+        goto fail;
+    bool to_stdout = f == stdout;
+    if (!to_stdout && fclose(f) != 0) {
+        f = NULL;
+        r = dti_errf(&e, DTI_EIO, "cannot write '%s'", pos[0]);
+        goto fail;
+    }
+    f = NULL;
+    /* with the bundle on stdout, people read about it on stderr */
+    fprintf(to_stdout ? stderr : stdout,
+            "wrote %zu batch%s to %s; they stay pending until their receipts come back\n", n,
+            n == 1 ? "" : "es", pos[0]);
+    r = 0;
+    goto out;
+fail:
+    if (f && f != stdout)
+        fclose(f);
+    if (created)
+        unlink(pos[0]); /* a partial bundle must not travel */
+    r = cli_fail(r, &e, "export the bundle");
+out:
+    signer_free(key);
+    store_close(st);
+    return r;
+}
+
+static int cmd_import_receipts(int argc, char **argv)
+{
+    struct args a = {0};
+    int r = parse(argc, argv, "", &a);
+    if (r)
+        return r;
+    const char *pos[1] = {NULL};
+    if (positionals(argc, argv, pos, 1) != 1)
+        return cli_usage("usage: dti-agent import-receipts FILE");
+    struct store *st = NULL;
+    struct dti_err e = {0};
+    struct courier_report rep;
+    FILE *f = fopen(pos[0], "rb");
+    if (!f) {
+        dti_errf(&e, DTI_EIO, "cannot open '%s'", pos[0]);
+        return cli_fail(DTI_EIO, &e, "import receipts");
+    }
+    if ((r = open_store(&st)) != 0) {
+        fclose(f);
+        return r;
+    }
+    r = courier_import_receipts(st, f, &rep, &e);
+    fclose(f);
+    store_close(st);
+    if (r == 0 && rep.receipts == 0)
+        r = dti_errf(&e, DTI_EPARSE, "'%s' holds no receipts (is it a bundle of batches?)",
+                     pos[0]);
+    printf("%zu receipts: %zu acknowledged, %zu already acknowledged, %zu not for this "
+           "agent\n",
+           rep.receipts, rep.acked, rep.already, rep.foreign);
+    if (r < 0)
+        return cli_fail(r, &e, "import receipts");
+    return 0;
+}
+
 static int cmd_sync(int argc, char **argv)
 {
     struct args a = {0};
@@ -936,7 +1038,8 @@ int main(int argc, char **argv)
     } cmds[] = {{"init", cmd_init},     {"set", cmd_set},       {"import", cmd_import},
                 {"values", cmd_values}, {"status", cmd_status}, {"sync", cmd_sync},
                 {"conflicts", cmd_conflicts}, {"template", cmd_template},
-                {"score", cmd_score}};
+                {"score", cmd_score},         {"export-bundle", cmd_export_bundle},
+                {"import-receipts", cmd_import_receipts}};
     for (size_t k = 0; k < ARRAY_SIZE(cmds); k++)
         if (!strcmp(argv[i], cmds[k].name))
             return cmds[k].fn(argc - i, argv + i);

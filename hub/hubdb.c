@@ -118,6 +118,12 @@ static const char *const hub_migrations[] = {
     "  self_points REAL, self_dti REAL, prev_dti REAL, prev_rank INTEGER,"
     "  detail TEXT NOT NULL, PRIMARY KEY(run, unit)) WITHOUT ROWID;"
     "CREATE INDEX results_unit ON results(unit, period, run);",
+    /* 5: envelopes that arrived ahead of a gap (by bundle, relay or a resend),
+     * signature checked, kept until the missing batches arrive */
+    "CREATE TABLE parked("
+    "  agent TEXT NOT NULL REFERENCES agents(id), seq INTEGER NOT NULL,"
+    "  hash BLOB NOT NULL, envelope BLOB NOT NULL, received_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY(agent, seq)) WITHOUT ROWID;",
 };
 
 int hubdb_open(sqlite3 **out, const char *dir, bool create, struct dti_err *e)

@@ -37,6 +37,9 @@ enum stmt_id {
     ST_HIST_FROM_VAL,
     ST_CONFLICT_PUT,
     ST_FW_IN_FORCE,
+    ST_PARK_PUT,
+    ST_PARK_DEL,
+    ST_PARK_NEXT,
     ST_META_GET,
     ST_META_PUT,
     ST__COUNT
@@ -83,6 +86,11 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_FW_IN_FORCE] = "SELECT f.version, u.level, f.json FROM units u JOIN frameworks f ON "
                        "f.level = u.level AND f.period = ?2 WHERE u.code = ?1 "
                        "ORDER BY f.version DESC LIMIT 1",
+    [ST_PARK_PUT] = "INSERT OR IGNORE INTO parked(agent, seq, hash, envelope, received_ms) "
+                    "SELECT ?1, ?2, ?3, ?4, ?5 WHERE (SELECT count(*) FROM parked "
+                    "WHERE agent = ?1) < 10000",
+    [ST_PARK_DEL] = "DELETE FROM parked WHERE agent = ?1 AND seq = ?2",
+    [ST_PARK_NEXT] = "SELECT envelope FROM parked WHERE agent = ?1 AND seq = ?2",
     [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
     [ST_META_PUT] = "INSERT INTO meta(key, value) VALUES (?1, ?2) "
                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -463,8 +471,9 @@ static bool in_scope(char **scope, size_t n, const char *unit)
     return false;
 }
 
-int ingest_envelope(struct ingest *ing, const void *bytes, size_t len, uint64_t now_ms,
-                    struct buf *receipt, int *replay, struct problem *pb)
+static int ingest_one(struct ingest *ing, const void *bytes, size_t len, uint64_t now_ms,
+                      struct buf *receipt, int *replay, struct problem *pb, char *agent_out,
+                      uint64_t *seq_out)
 {
     struct dti_err e = {0};
     struct envelope *env = NULL;
@@ -509,6 +518,18 @@ int ingest_envelope(struct ingest *ing, const void *bytes, size_t len, uint64_t 
         goto out; /* r == 0: the original receipt, nothing changed */
     }
     if (h->seq != ag.last_seq + 1) {
+        /* ahead of a gap: keep it (signature checked) until the missing batches come;
+         * it is applied then, and its receipt waits for the agent's resend */
+        if (h->seq > ag.last_seq + 1) {
+            sqlite3_stmt *s = stmt(ing, ST_PARK_PUT);
+            sqlite3_bind_text(s, 1, ag.id, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(s, 2, (sqlite3_int64)h->seq);
+            sqlite3_bind_blob(s, 3, hash, CRYPTO_SHA256_LEN, SQLITE_STATIC);
+            sqlite3_bind_blob(s, 4, bytes, (int)len, SQLITE_STATIC);
+            sqlite3_bind_int64(s, 5, (sqlite3_int64)now_ms);
+            if (step_done(ing, s, &e, "park batch") == 0)
+                db_commit(ing->db, &e);
+        }
         r = refuse(pb, DTI_EGAP, "agent %s sent batch %" PRIu64 ", the hub expects %" PRIu64,
                    ag.id, h->seq, ag.last_seq + 1);
         pb->expected_seq = ag.last_seq + 1;
@@ -600,7 +621,14 @@ int ingest_envelope(struct ingest *ing, const void *bytes, size_t len, uint64_t 
     sqlite3_bind_blob(s, 3, hash, CRYPTO_SHA256_LEN, SQLITE_STATIC);
     sqlite3_bind_int64(s, 4, (sqlite3_int64)now_ms);
     sqlite3_bind_int64(s, 5, (sqlite3_int64)hlc_ms(h->hlc) - (sqlite3_int64)now_ms);
-    if ((r = step_done(ing, s, &e, "update agent")) < 0 ||
+    if ((r = step_done(ing, s, &e, "update agent")) < 0) {
+        refuse_err(pb, r, &e);
+        goto out;
+    }
+    s = stmt(ing, ST_PARK_DEL); /* it may have been parked while its gap was open */
+    sqlite3_bind_text(s, 1, ag.id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)h->seq);
+    if ((r = step_done(ing, s, &e, "unpark batch")) < 0 ||
         (r = meta_put_u64(ing, "chg", bc.chg)) < 0 ||
         (r = meta_put_u64(ing, "hlc", ing->clock.last)) < 0) {
         refuse_err(pb, r, &e);
@@ -613,6 +641,8 @@ int ingest_envelope(struct ingest *ing, const void *bytes, size_t len, uint64_t 
     }
     ing->stats.batches++;
     ing->stats.records += n;
+    memcpy(agent_out, ag.id, AGENT_ID_LEN + 1);
+    *seq_out = h->seq;
 out:
     if (r < 0) {
         db_rollback(ing->db);
@@ -629,5 +659,47 @@ out:
     free(fws);
     receipt_release(&rc);
     envelope_free(env);
+    return r;
+}
+
+/* Apply the parked batches that now follow without a gap, each in its own
+ * transaction, as if they had just arrived. */
+static void drain_parked(struct ingest *ing, const char *agent, uint64_t seq, uint64_t now_ms)
+{
+    struct buf env, rc;
+    buf_init(&env, ENVELOPE_MAX);
+    buf_init(&rc, BUF_UNLIMITED);
+    for (int guard = 0; guard < 10000; guard++) {
+        sqlite3_stmt *s = stmt(ing, ST_PARK_NEXT);
+        sqlite3_bind_text(s, 1, agent, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, (sqlite3_int64)(seq + 1));
+        int found = sqlite3_step(s) == SQLITE_ROW;
+        if (found) {
+            buf_reset(&env);
+            found = buf_append(&env, sqlite3_column_blob(s, 0),
+                               (size_t)sqlite3_column_bytes(s, 0)) == 0;
+        }
+        sqlite3_reset(s);
+        if (!found)
+            break;
+        struct problem pb;
+        char a[AGENT_ID_LEN + 1];
+        int replay;
+        /* a parked batch that is refused now stays parked: 'dti-hub gaps' shows it */
+        if (ingest_one(ing, env.data, env.len, now_ms, &rc, &replay, &pb, a, &seq) < 0)
+            break;
+    }
+    buf_release(&env);
+    buf_release(&rc);
+}
+
+int ingest_envelope(struct ingest *ing, const void *bytes, size_t len, uint64_t now_ms,
+                    struct buf *receipt, int *replay, struct problem *pb)
+{
+    char agent[AGENT_ID_LEN + 1] = "";
+    uint64_t seq = 0;
+    int r = ingest_one(ing, bytes, len, now_ms, receipt, replay, pb, agent, &seq);
+    if (r == 0 && !*replay && agent[0])
+        drain_parked(ing, agent, seq, now_ms);
     return r;
 }

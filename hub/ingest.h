@@ -33,7 +33,9 @@ struct ingest_stats {
  * Take in one envelope received at now_ms. On success the signed receipt is
  * in receipt (replaced) and 0 is returned (also for a replay, with
  * *replay set). On refusal a negative DTI_E* code is returned and pb says
- * why (for DTI_EGAP, pb->expected_seq is the sequence the hub wants).
+ * why (for DTI_EGAP, pb->expected_seq is the sequence the hub wants, and an
+ * envelope ahead of the gap is parked - signature checked - to be applied,
+ * with those after it, as soon as the missing batches arrive).
  */
 int ingest_envelope(struct ingest *ing, const void *bytes, size_t len, uint64_t now_ms,
                     struct buf *receipt, int *replay, struct problem *pb);

@@ -10,6 +10,7 @@
 #include "framework.h"
 #include "frameworks.h"
 #include "hlc.h"
+#include "bundles.h"
 #include "hubdb.h"
 #include "reconcile.h"
 #include "report.h"
@@ -60,6 +61,11 @@ static const char usage_text[] =
     "  amendments [--status pending|accepted|rejected|all] [--json]\n"
     "  accept ID [--comment TEXT]  an amendment becomes the value\n"
     "  reject ID --comment TEXT    the office reads the comment\n"
+    "  import-bundle FILE          take in a bundle of batches an office carried on a stick\n"
+    "  export-receipts --agent ID FILE [--from SEQ]\n"
+    "                              the agent's receipts as a bundle, to carry back\n"
+    "  gaps [--silent-days N] [--json]\n"
+    "                              per agent: last batch, batches known but missing, silence\n"
     "  framework import FILE.json  validate an indicator framework, store it as a new version\n"
     "  framework list [--json]     framework versions; which is in force per level and period\n"
     "  score --period P            authoritative scoring of every unit with a framework for P\n"
@@ -154,6 +160,9 @@ struct common_args {
     const char *by;
     const char *format; /* report --format */
     const char *out;    /* report --out */
+    const char *agent;  /* export-receipts --agent */
+    const char *from;   /* export-receipts --from */
+    const char *silent; /* gaps --silent-days */
 };
 
 static int on_common(int c, const char *arg, void *ctx)
@@ -210,6 +219,15 @@ static int on_common(int c, const char *arg, void *ctx)
         break;
     case 'o':
         a->out = arg;
+        break;
+    case 'a':
+        a->agent = arg;
+        break;
+    case 'n':
+        a->from = arg;
+        break;
+    case 'S':
+        a->silent = arg;
         break;
     default:
         return cli_usage("unexpected option");
@@ -1400,6 +1418,157 @@ static int cmd_explain(int argc, char **argv)
     return 0;
 }
 
+/* ---- the USB-stick road (issue 4) ---- */
+
+static void on_imported(void *ctx, size_t index, uint64_t offset, int r, const struct problem *pb)
+{
+    if (r == 0)
+        return;
+    if (r == DTI_EGAP)
+        printf("  batch at offset %llu: ahead of a gap, kept until the missing batches arrive "
+               "(%s)\n",
+               (unsigned long long)offset, pb->message);
+    else
+        printf("  batch at offset %llu: refused: %s: %s\n", (unsigned long long)offset,
+               pb->reason, pb->message);
+}
+
+static int cmd_import_bundle(int argc, char **argv)
+{
+    static const struct option lo[] = {COMMON_OPTS, {0}};
+    int r = parse_opts(argc, argv, lo, no_opt, NULL);
+    if (r)
+        return r;
+    if (optind != argc - 1)
+        return cli_usage("usage: dti-hub import-bundle FILE");
+    const char *file = argv[optind];
+    struct dti_err e = {0};
+    sqlite3 *db = NULL;
+    struct signer *key = NULL;
+    struct ingest *ing = NULL;
+    struct bundle_import_report rep = {0};
+    char *keypath = path_join(hub_dir(), HUB_KEY);
+    FILE *f = fopen(file, "rb");
+    if (!f) {
+        free(keypath);
+        dti_errf(&e, DTI_EIO, "cannot open '%s'", file);
+        return cli_fail(DTI_EIO, &e, "import the bundle");
+    }
+    if ((r = open_hub(&db)) != 0)
+        goto done;
+    if ((r = signer_load(&key, keypath, &e)) < 0 || (r = ingest_open(&ing, db, key, &e)) < 0)
+        goto fail;
+    r = bundles_import(ing, f, wall_ms(), on_imported, NULL, &rep, &e);
+    printf("%s: %zu batches: %zu applied, %zu already held, %zu parked, %zu refused\n", file,
+           rep.envelopes, rep.applied, rep.replays, rep.parked, rep.refused);
+    if (r < 0)
+        goto fail;
+    r = rep.refused ? 1 : 0;
+    goto done;
+fail:
+    r = cli_fail(r, &e, "import the bundle");
+done:
+    ingest_free(ing);
+    signer_free(key);
+    db_close(db);
+    fclose(f);
+    free(keypath);
+    return r;
+}
+
+static int cmd_export_receipts(int argc, char **argv)
+{
+    static const struct option lo[] = {COMMON_OPTS,
+                                       {"agent", required_argument, NULL, 'a'},
+                                       {"from", required_argument, NULL, 'n'},
+                                       {0}};
+    struct common_args a = {0};
+    int r = parse_opts(argc, argv, lo, on_common, &a);
+    if (r)
+        return r;
+    if (!a.agent || optind != argc - 1)
+        return cli_usage("usage: dti-hub export-receipts --agent ID FILE [--from SEQ]");
+    uint64_t from = 1;
+    if (a.from && parse_u64(a.from, INT64_MAX, &from) < 0)
+        return cli_usage("--from must be a batch number");
+    const char *file = argv[optind];
+    struct dti_err e = {0};
+    sqlite3 *db = NULL;
+    size_t n = 0;
+    if ((r = open_hub(&db)) != 0)
+        return r;
+    FILE *f = fopen(file, "wbx"); /* never overwrite a file on the stick */
+    if (!f) {
+        db_close(db);
+        dti_errf(&e, DTI_EIO, "cannot create '%s' (does it exist already?)", file);
+        return cli_fail(DTI_EIO, &e, "export receipts");
+    }
+    r = bundles_export_receipts(db, a.agent, from, f, &n, &e);
+    if (fclose(f) != 0 && r == 0)
+        r = dti_errf(&e, DTI_EIO, "cannot write '%s'", file);
+    db_close(db);
+    if (r < 0) {
+        unlink(file);
+        return cli_fail(r, &e, "export receipts");
+    }
+    printf("wrote %zu receipt%s for agent %s to %s\n", n, n == 1 ? "" : "s", a.agent, file);
+    return 0;
+}
+
+static int cmd_gaps(int argc, char **argv)
+{
+    static const struct option lo[] = {COMMON_OPTS,
+                                       {"json", no_argument, NULL, 'j'},
+                                       {"silent-days", required_argument, NULL, 'S'},
+                                       {0}};
+    struct common_args a = {0};
+    int r = parse_opts(argc, argv, lo, on_common, &a);
+    if (r)
+        return r;
+    uint64_t days = 7;
+    if (optind != argc || (a.silent && parse_u64(a.silent, 3650, &days) < 0))
+        return cli_usage("usage: dti-hub gaps [--silent-days N] [--json]");
+    sqlite3 *db = NULL;
+    struct dti_err e = {0};
+    json_t *arr = NULL;
+    if ((r = open_hub(&db)) != 0)
+        return r;
+    r = bundles_gaps_json(db, wall_ms(), (unsigned)days, &arr, &e);
+    db_close(db);
+    if (r < 0)
+        return cli_fail(r, &e, "list gaps");
+    if (a.json)
+        return cli_print_json(arr);
+    size_t i, shown = 0;
+    json_t *g;
+    json_array_foreach(arr, i, g)
+    {
+        json_t *missing = json_object_get(g, "missing");
+        bool silent = json_is_true(json_object_get(g, "silent"));
+        if (!json_array_size(missing) && !silent)
+            continue;
+        shown++;
+        printf("%s %s (agent %s): last batch %" JSON_INTEGER_FORMAT, jstr(g, "unit"),
+               jstr(g, "unit_name"), jstr(g, "agent"),
+               json_integer_value(json_object_get(g, "last_seq")));
+        size_t k;
+        json_t *m;
+        json_array_foreach(missing, k, m)
+        printf(", batches %" JSON_INTEGER_FORMAT "-%" JSON_INTEGER_FORMAT " not yet received",
+               json_integer_value(json_array_get(m, 0)), json_integer_value(json_array_get(m, 1)));
+        if (*jstr(g, "last_seen"))
+            printf(", last seen %s (%" JSON_INTEGER_FORMAT " days ago)", jstr(g, "last_seen"),
+                   json_integer_value(json_object_get(g, "days_silent")));
+        else
+            printf(", never seen");
+        printf("\n");
+    }
+    if (!shown)
+        printf("no gaps, and no agent silent for %llu days or more\n", (unsigned long long)days);
+    json_decref(arr);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     cli_set_program("dti-hub");
@@ -1427,7 +1596,9 @@ int main(int argc, char **argv)
                 {"locks", cmd_locks},       {"amendments", cmd_amendments},
                 {"accept", cmd_accept},     {"reject", cmd_reject},
                 {"framework", cmd_framework}, {"score", cmd_score},
-                {"report", cmd_report},     {"explain", cmd_explain}};
+                {"report", cmd_report},     {"explain", cmd_explain},
+                {"import-bundle", cmd_import_bundle}, {"export-receipts", cmd_export_receipts},
+                {"gaps", cmd_gaps}};
     for (size_t i = 0; i < ARRAY_SIZE(cmds); i++)
         if (!strcmp(cmd, cmds[i].name))
             return cmds[i].fn(sub_argc, sub_argv);
