@@ -662,6 +662,10 @@ out:
     return r;
 }
 
+/* Parked batches applied per call: the server is single-threaded, so one
+ * request must not run for minutes; the rest drain on the agent's next batch. */
+#define DRAIN_MAX 256
+
 /* Apply the parked batches that now follow without a gap, each in its own
  * transaction, as if they had just arrived. */
 static void drain_parked(struct ingest *ing, const char *agent, uint64_t seq, uint64_t now_ms)
@@ -669,7 +673,7 @@ static void drain_parked(struct ingest *ing, const char *agent, uint64_t seq, ui
     struct buf env, rc;
     buf_init(&env, ENVELOPE_MAX);
     buf_init(&rc, BUF_UNLIMITED);
-    for (int guard = 0; guard < 10000; guard++) {
+    for (int done = 0; done < DRAIN_MAX; done++) {
         sqlite3_stmt *s = stmt(ing, ST_PARK_NEXT);
         sqlite3_bind_text(s, 1, agent, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 2, (sqlite3_int64)(seq + 1));
