@@ -26,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "benchgen.h"
 #include "buf.h"
 #include "db.h"
 #include "framework.h"
@@ -36,147 +37,14 @@
 #include "util.h"
 #include "value.h"
 
-#define INDICATORS 10
-#define PER_INDICATOR 10 /* components */
 #define DEFAULT_UNITS 11000
 #define DISTRICTS 700
 #define PROVINCES 63
-
-static const char *const CATEGORIES[] = {"chu_tich", "pho_chu_tich", "khac", "chua_co"};
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t rng = 0x9E3779B97F4A7C15u;
-
-static uint32_t next_rand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)(rng >> 11);
-}
 
 static void die(const char *what, int r, const struct dti_err *e)
 {
     fprintf(stderr, "report_bench: cannot %s: %s\n", what, dti_err_text(e, r));
     exit(1);
-}
-
-/* The framework of score_bench.c (same shape), for a period. */
-static char *generate_framework(const char *period)
-{
-    struct buf els, inds;
-    buf_init(&els, BUF_UNLIMITED);
-    buf_init(&inds, BUF_UNLIMITED);
-    int ne = 0;
-#define EL(type, extra)                                                                            \
-    buf_printf(&els, "%s{\"code\":\"e%03d\",\"name\":\"Yếu tố %d\",\"type\":\"%s\"%s}",            \
-               ne ? "," : "", ne, ne, type, extra),                                                \
-        ne++
-    for (int i = 0; i < INDICATORS; i++) {
-        buf_printf(&inds,
-                   "%s{\"code\":\"%d\",\"name\":\"Chỉ số %d\",\"max_points\":100,"
-                   "\"components\":[",
-                   i ? "," : "", i + 1, i + 1);
-        for (int c = 0; c < PER_INDICATOR; c++) {
-            buf_printf(&inds,
-                       "%s{\"code\":\"%d.%d\",\"name\":\"Thành phần %d.%d\","
-                       "\"max_points\":10,\"method\":",
-                       c ? "," : "", i + 1, c + 1, i + 1, c + 1);
-            switch ((i * PER_INDICATOR + c) % 6) {
-            case 0:
-                buf_printf(
-                    &inds,
-                    "{\"kind\":\"ratio\",\"numerator\":\"e%03d\",\"denominator\":\"e%03d\"%s}", ne,
-                    ne + 1, c % 2 ? ",\"target\":0.8" : "");
-                EL("integer", ",\"min\":0,\"max\":100000");
-                EL("integer", ",\"min\":0,\"max\":100000");
-                break;
-            case 1:
-                buf_printf(&inds,
-                           "{\"kind\":\"tiers\",\"input\":\"e%03d\",\"tiers\":[[4,10],[3,7.5],"
-                           "[2,5],[1,2.5]]}",
-                           ne);
-                EL("integer", ",\"min\":0,\"max\":366");
-                break;
-            case 2:
-                buf_printf(&inds,
-                           "{\"kind\":\"categorical\",\"input\":\"e%03d\",\"map\":{\"chu_tich\":1,"
-                           "\"pho_chu_tich\":0.5,\"khac\":0}}",
-                           ne);
-                EL("category", ",\"categories\":[\"chu_tich\",\"pho_chu_tich\",\"khac\","
-                               "\"chua_co\"]");
-                break;
-            case 3:
-                buf_printf(&inds,
-                           "{\"kind\":\"checks\",\"inputs\":[\"e%03d\",\"e%03d\",\"e%03d\"]}", ne,
-                           ne + 1, ne + 2);
-                EL("boolean", "");
-                EL("boolean", "");
-                EL("boolean", "");
-                break;
-            case 4:
-                buf_printf(&inds, "{\"kind\":\"boolean\",\"input\":\"e%03d\"}", ne);
-                EL("boolean", "");
-                break;
-            default:
-                buf_printf(&inds, "{\"kind\":\"value\",\"input\":\"e%03d\"}", ne);
-                EL("percent", "");
-                break;
-            }
-            buf_puts(&inds, "}");
-        }
-        buf_puts(&inds, "]}");
-    }
-#undef EL
-    char *text = xasprintf(
-        "{\"id\":\"bench-national-%s\",\"name\":\"Bộ chỉ số thử tải\",\"level\":\"commune\","
-        "\"period\":\"%s\",\"max_points\":%d,\"elements\":[%s],\"indicators\":[%s],"
-        "\"pillars\":[{\"code\":\"CQS\",\"name\":\"Chính quyền số\",\"indicators\":[\"1\",\"2\","
-        "\"3\",\"4\",\"5\",\"6\",\"7\"]},{\"code\":\"KTS\",\"name\":\"Kinh tế số\",\"indicators\":"
-        "[\"1\",\"2\",\"3\",\"4\",\"5\",\"8\"]},{\"code\":\"XHS\",\"name\":\"Xã hội số\","
-        "\"indicators\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"9\",\"10\"]}],"
-        "\"bands\":[{\"name\":\"Tốt\",\"min\":0.8},{\"name\":\"Khá\",\"min\":0.65},"
-        "{\"name\":\"Trung bình\",\"min\":0.5},{\"name\":\"Yếu\",\"min\":0}]}",
-        period, period, INDICATORS * 100, (const char *)els.data, (const char *)inds.data);
-    buf_release(&els);
-    buf_release(&inds);
-    return text;
-}
-
-static bool generate_value(const struct fw_element *el, struct value *v)
-{
-    memset(v, 0, sizeof(*v));
-    if (next_rand() % 100 < 5)
-        return false; /* not collected */
-    switch (el->type) {
-    case FW_TYPE_BOOLEAN:
-        v->kind = VALUE_BOOL;
-        v->b = next_rand() % 3 != 0;
-        break;
-    case FW_TYPE_CATEGORY:
-        v->kind = VALUE_TEXT;
-        v->text = CATEGORIES[next_rand() % 4];
-        break;
-    case FW_TYPE_PERCENT:
-        v->kind = VALUE_NUMBER;
-        v->num = (double)(next_rand() % 1001) / 10.0;
-        break;
-    case FW_TYPE_INTEGER:
-        v->kind = VALUE_NUMBER;
-        v->num = (double)(next_rand() % (el->max > 1000 ? 5000 : 6));
-        break;
-    default:
-        v->kind = VALUE_NUMBER;
-        v->num = (double)(next_rand() % 1000) / 1000.0;
-        break;
-    }
-    return true;
 }
 
 static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -186,7 +54,7 @@ static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW 
 
 static void import_framework(sqlite3 *db, const char *period)
 {
-    char *text = generate_framework(period);
+    char *text = bench_framework(period);
     struct fw_problems pr = {0};
     struct dti_err e = {0};
     int64_t version;
@@ -255,10 +123,10 @@ static void fill(sqlite3 *db, size_t units, size_t *nvalues)
         sqlite3_bind_blob(ag, 3, pub, sizeof(pub), SQLITE_STATIC);
         if (sqlite3_step(ag) != SQLITE_DONE)
             die("store an agent", db_fail(db, &e, "store an agent"), &e);
-        bool corrected = next_rand() % 100 < 2;
+        bool corrected = bench_rand() % 100 < 2;
         for (size_t i = 0; i < fw->nelements; i++) {
             struct value v;
-            if (!generate_value(&fw->elements[i], &v))
+            if (!bench_value(&fw->elements[i], &v))
                 continue;
             uint64_t hlc = 1000 + 2 * ++chg;
             if (corrected && i == 0 && v.kind == VALUE_NUMBER) {
@@ -322,35 +190,35 @@ int main(int argc, char **argv)
     if (r < 0)
         die("create the hub", r, &e);
 
-    double t0 = now();
+    double t0 = bench_now();
     import_framework(db, "2022");
     import_framework(db, "2023");
     size_t nvalues;
     fill(db, units, &nvalues);
-    double t_fill = now() - t0;
+    double t_fill = bench_now() - t0;
     printf("setup: %zu communes, %d districts, %d provinces, %zu values (one office each) in "
            "%.1f s\n",
            units, DISTRICTS, PROVINCES, nvalues, t_fill);
 
     struct scoring_summary s22, s23;
-    t0 = now();
+    t0 = bench_now();
     if ((r = scoring_run(db, "2022", "bench", wall_ms(), &s22, &e)) < 0)
         die("score 2022", r, &e);
-    double t_s22 = now() - t0;
-    t0 = now();
+    double t_s22 = bench_now() - t0;
+    t0 = bench_now();
     if ((r = scoring_run(db, "2023", "bench", wall_ms(), &s23, &e)) < 0)
         die("score 2023", r, &e);
-    double t_s23 = now() - t0;
+    double t_s23 = bench_now() - t0;
     printf("scoring_run 2022 (no figures): %zu units in %.3f s\n", s22.units, t_s22);
     printf("scoring_run 2023: %zu units x %d components in %.3f s (%.1f us per unit; "
            "appraised and self-assessed, ranks, growth, stored in one transaction)\n",
            s23.units, INDICATORS * PER_INDICATOR, t_s23, t_s23 * 1e6 / (double)s23.units);
 
-    t0 = now();
+    t0 = bench_now();
     json_t *doc = NULL;
     if ((r = report_json(db, "2023", NULL, &doc, &e)) < 0)
         die("build the report", r, &e);
-    double t_doc = now() - t0;
+    double t_doc = bench_now() - t0;
     printf("report_json: %zu units in %.3f s (read results, frameworks, detail)\n",
            json_array_size(json_object_get(doc, "units")), t_doc);
     static const struct {
@@ -361,21 +229,21 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < ARRAY_SIZE(formats); i++) {
         struct buf b;
         buf_init(&b, REPORT_MAX);
-        t0 = now();
+        t0 = bench_now();
         if ((r = report_render_doc(doc, formats[i].f, &b, &e)) < 0)
             die("render", r, &e);
-        double t = now() - t0;
+        double t = bench_now() - t0;
         total_render += t;
         printf("render %-4s: %.3f s, %.1f MB\n", formats[i].name, t, (double)b.len / 1e6);
         buf_release(&b);
     }
     json_decref(doc);
-    t0 = now();
+    t0 = bench_now();
     struct buf b;
     buf_init(&b, REPORT_MAX);
     if ((r = report_render(db, "2023", "commune", REPORT_HTML, &b, &e)) < 0)
         die("render", r, &e);
-    double t_html = now() - t0;
+    double t_html = bench_now() - t0;
     buf_release(&b);
     printf("report_render html from the database (as GET /v1/reports/2023.html): %.3f s\n", t_html);
     printf("total: scoring %.3f s + report document %.3f s + three renderings %.3f s\n", t_s23,
