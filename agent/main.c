@@ -14,6 +14,9 @@
 #include "http.h"
 #include "import.h"
 #include "preview.h"
+#include "rollup.h"
+#include "relay.h"
+#include "relaybox.h"
 #include "store.h"
 #include "sync.h"
 #include "template.h"
@@ -47,6 +50,9 @@ static const char usage_text[] =
     "  score --period P [--unit CODE] [--json]\n"
     "                       provisional self-assessed score of the figures held here,\n"
     "                       component by component, with what is still missing\n"
+    "  rollup --period P [--json]\n"
+    "                       district office: its communes together - provisional scores,\n"
+    "                       completeness, ranking, averages and element totals\n"
     "  status [--json]      pending records and batches, last sync, last error\n"
     "  conflicts [--json]   what the hub decided about this office's edits, and what is open\n"
     "  export-bundle FILE   no link at all: write every unacknowledged batch to FILE\n"
@@ -54,6 +60,10 @@ static const char usage_text[] =
     "  import-receipts FILE take in the receipts the hub exported for this office\n"
     "  sync                 push everything pending, then pull; exit 75 when the hub is\n"
     "                       unreachable (nothing is lost)\n"
+    "  relay [--listen HOST:PORT]\n"
+    "                       district office: serve communes that reach this office but\n"
+    "                       not the hub (default 127.0.0.1:8444; --listen 0.0.0.0:8444\n"
+    "                       for the office LAN); their batches go up on the next sync\n"
     "\n"
     "DIR defaults to $DTI_AGENT_DIR, then ./agent-data.\n";
 
@@ -865,6 +875,64 @@ out:
     return r;
 }
 
+/* ---- rollup ---- */
+
+static int cmd_rollup(int argc, char **argv)
+{
+    struct args a = {0};
+    int r = parse(argc, argv, "pj", &a);
+    if (r)
+        return r;
+    if (positionals(argc, argv, NULL, 0) != 0 || !a.period)
+        return cli_usage("usage: dti-agent rollup --period P [--json]");
+    if (!period_valid(a.period))
+        return cli_usage("invalid period '%s': expected YYYY, YYYYQn or YYYY-MM", a.period);
+    struct store *st = NULL;
+    struct dti_err e = {0};
+    json_t *doc = NULL;
+    if ((r = open_store(&st)) != 0)
+        return r;
+    r = rollup_build(st, a.period, &doc, &e);
+    store_close(st);
+    if (r < 0)
+        return cli_fail(r, &e, "roll up");
+    if (a.json)
+        return cli_print_json(doc);
+    const json_t *dti = json_object_get(doc, "dti");
+    printf("unit %s, period %s: %lld communes, %lld reporting, completeness %.4f\n",
+           json_string_value(json_object_get(doc, "code")), a.period,
+           (long long)json_integer_value(json_object_get(doc, "units")),
+           (long long)json_integer_value(json_object_get(doc, "reporting")),
+           json_number_value(json_object_get(doc, "completeness")));
+    printf("DTI (provisional): mean %.4f, min %.4f, max %.4f\n",
+           json_number_value(json_object_get(dti, "mean")),
+           json_number_value(json_object_get(dti, "min")),
+           json_number_value(json_object_get(dti, "max")));
+    size_t i;
+    json_t *u;
+    json_array_foreach(json_object_get(doc, "ranking"), i, u)
+    {
+        printf("  %3lld. %-8s %9.4f points  DTI %.4f  completeness %.4f\n",
+               (long long)json_integer_value(json_object_get(u, "rank")),
+               json_string_value(json_object_get(u, "code")),
+               json_number_value(json_object_get(u, "points")),
+               json_number_value(json_object_get(u, "dti")),
+               json_number_value(json_object_get(u, "completeness")));
+    }
+    json_array_foreach(json_object_get(doc, "elements"), i, u)
+    {
+        const json_t *v = json_object_get(u, "value");
+        printf("  %-34s %-14s %s%.15g (%lld communes)\n",
+               json_string_value(json_object_get(u, "code")),
+               json_string_value(json_object_get(u, "aggregate")), json_is_number(v) ? "" : "none ",
+               json_is_number(v) ? json_number_value(v) : 0.0,
+               (long long)json_integer_value(json_object_get(u, "units")));
+    }
+    printf("scores are provisional: the figures held here, scored as the hub would\n");
+    json_decref(doc);
+    return 0;
+}
+
 /* ---- sync ---- */
 
 /* ---- the USB-stick road ---- */
@@ -993,6 +1061,10 @@ static int cmd_sync(int argc, char **argv)
                rep.outcomes[3], rep.outcomes[4] + rep.outcomes[7], rep.outcomes[5], rep.outcomes[6],
                rep.applied,
                rep.flagged);
+    if (rep.relayed || rep.relay_refused || rep.relay_waiting)
+        printf("relayed %zu batches for %zu communes (%zu refused by the hub, %zu waiting for "
+               "earlier batches)\n",
+               rep.relayed, rep.relay_agents, rep.relay_refused, rep.relay_waiting);
     if (r < 0)
         goto fail;
     printf("in sync: everything recorded here is acknowledged by the hub\n");
@@ -1005,6 +1077,65 @@ fail:
 out:
     http_client_free(hc);
     signer_free(key);
+    store_close(st);
+    return r;
+}
+
+/* ---- relay (a district office) ---- */
+
+static int cmd_relay(int argc, char **argv)
+{
+    /* its own small option loop: --listen is this command's alone */
+    const char *listen = RELAY_DEFAULT_LISTEN;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--listen") && i + 1 < argc)
+            listen = argv[++i];
+        else if (!strncmp(argv[i], "--listen=", 9))
+            listen = argv[i] + 9;
+        else if (!strcmp(argv[i], "--dir") && i + 1 < argc)
+            dir_opt = argv[++i];
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(usage_text, stdout);
+            return 0;
+        } else
+            return cli_usage("usage: dti-agent relay [--listen HOST:PORT]");
+    }
+    char host[256];
+    unsigned port;
+    if (relay_parse_listen(listen, host, sizeof(host), &port) < 0)
+        return cli_usage("--listen must be HOST:PORT, got '%s'", listen);
+    struct store *st = NULL;
+    struct http_client *hc = NULL;
+    struct relay *rl = NULL;
+    struct dti_err e = {0};
+    struct transport t;
+    char fp[CRYPTO_FP_HEX_LEN + 1];
+    bool created;
+    int r;
+    if ((r = open_store(&st)) != 0)
+        return r;
+    if ((r = new_transport(st, &hc, &t, &e)) < 0 ||
+        (r = relay_identity(agent_dir(), host, fp, &created, &e)) < 0 ||
+        (r = relay_open(&rl, agent_dir(), host, port, st, &t, &e)) < 0)
+        goto fail;
+    struct relaybox_counts rc;
+    printf("relay certificate: sha256 %s%s\n", fp, created ? " (new)" : "");
+    if (relaybox_counts(st, &rc, NULL) == 0 && rc.agents)
+        printf("holding %" PRIu64 " batches for the hub (%" PRIu64 " acknowledged, %" PRIu64
+               " refused; %" PRIu64 " communes)\n",
+               rc.held, rc.acknowledged, rc.refused, rc.agents);
+    printf("listening on https://%s:%u; communes enrol with\n"
+           "  dti-agent init --token TOKEN --hub https://THIS-PC:%u --fingerprint %s\n",
+           host, relay_port(rl), relay_port(rl), fp);
+    fflush(stdout);
+    if ((r = relay_run(rl, &e)) < 0)
+        goto fail;
+    goto out;
+fail:
+    r = cli_fail(r, &e, "relay");
+out:
+    relay_free(rl);
+    http_client_free(hc);
     store_close(st);
     return r;
 }
@@ -1039,7 +1170,8 @@ int main(int argc, char **argv)
                 {"values", cmd_values}, {"status", cmd_status}, {"sync", cmd_sync},
                 {"conflicts", cmd_conflicts}, {"template", cmd_template},
                 {"score", cmd_score},         {"export-bundle", cmd_export_bundle},
-                {"import-receipts", cmd_import_receipts}};
+                {"import-receipts", cmd_import_receipts}, {"relay", cmd_relay},
+                {"rollup", cmd_rollup}};
     for (size_t k = 0; k < ARRAY_SIZE(cmds); k++)
         if (!strcmp(argv[i], cmds[k].name))
             return cmds[k].fn(argc - i, argv + i);

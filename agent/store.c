@@ -62,6 +62,16 @@ static const char *const agent_migrations[] = {
      * rejected or kept as an amendment - unless a local edit is still pending. */
     "ALTER TABLE vals ADD COLUMN known_hlc INTEGER;"
     "ALTER TABLE vals ADD COLUMN known_origin TEXT;",
+    /* 5: a district relay's commune envelopes, byte for byte, held for forwarding
+     * (agent/relaybox.c): the hub's receipt once it answered, or its refusal
+     * (status and Problem body) when it refused for good */
+    "CREATE TABLE relayed("
+    "  agent TEXT NOT NULL, seq INTEGER NOT NULL, hash BLOB NOT NULL,"
+    "  envelope BLOB NOT NULL, received_ms INTEGER NOT NULL, forwarded_ms INTEGER,"
+    "  receipt BLOB, status INTEGER, problem BLOB,"
+    "  PRIMARY KEY(agent, seq));"
+    "CREATE INDEX relayed_pending ON relayed(agent, seq) "
+    "  WHERE receipt IS NULL AND problem IS NULL;",
 };
 
 struct store {

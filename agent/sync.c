@@ -6,6 +6,7 @@
 #include "enroll.h"
 #include "problem.h"
 #include "receipt.h"
+#include "relaybox.h"
 #include "util.h"
 
 #include <inttypes.h>
@@ -124,11 +125,19 @@ static int push_all(struct store *st, const struct store_identity *id, const str
     uint8_t hash[32];
     uint64_t seq, jump = 0;
     int r, gaps = 0;
+    bool past_held = false; /* a relay holds an earlier batch: go on from seq + 1 */
     for (;;) {
         r = jump ? store_unacked(st, jump, hash, &env, e)
                  : store_oldest_unacked(st, &seq, hash, &env, e);
         if (jump)
             seq = jump;
+        if (r == DTI_ENOTFOUND && past_held) {
+            r = dti_err_set(e, DTI_ERELAYED,
+                            "the district relay holds %zu batch%s for the hub; sync again "
+                            "later for the hub's receipts",
+                            rep->held, rep->held == 1 ? "" : "es");
+            break;
+        }
         if (r == DTI_ENOTFOUND && !jump) {
             r = 0;
             break;
@@ -145,6 +154,15 @@ static int push_all(struct store *st, const struct store_identity *id, const str
         uint64_t expected = 0;
         jump = 0;
         r = push_one(st, id, t, seq, hash, &env, &expected, rep, e);
+        if (r == DTI_ERELAYED || (r == 0 && past_held)) {
+            /* a district relay stored this batch for the hub: offer it the later ones
+             * too, so a district offline for weeks still collects all of them */
+            rep->held += r == DTI_ERELAYED;
+            dti_err_clear(e);
+            past_held = true;
+            jump = seq + 1;
+            continue;
+        }
         if (r == DTI_EGAP && expected && gaps++ < 3) {
             /* the hub is missing an earlier batch: send that one first */
             dti_err_clear(e);
@@ -234,6 +252,15 @@ int sync_run(struct store *st, const struct signer *key, const struct transport 
     if ((r = store_identity(st, &id, e)) < 0)
         return r;
     if ((r = push_all(st, &id, t, rep, e)) < 0)
+        return r;
+    /* a district: commune batches its relay holds go up on the district's own link */
+    struct relaybox_report rr;
+    r = relaybox_forward(st, id.hub_pub, t, now_ms, &rr, e);
+    rep->relayed = rr.forwarded;
+    rep->relay_agents = rr.agents;
+    rep->relay_refused = rr.refused;
+    rep->relay_waiting = rr.waiting;
+    if (r < 0)
         return r;
     return pull_all(st, key, &id, t, rep, e);
 }

@@ -27,12 +27,20 @@ struct sync_report {
     size_t pages;    /* change pages pulled */
     size_t applied;  /* values taken from the hub */
     size_t flagged;  /* local unacknowledged edits that differ from the hub */
+    size_t held;     /* batches a district relay holds for the hub (no receipt yet) */
+    /* a district relaying for communes (agent/relaybox.c): batches forwarded and
+     * acknowledged now, the commune agents they belong to, batches the hub refused
+     * for good, batches the hub parked until earlier ones arrive */
+    size_t relayed, relay_agents, relay_refused, relay_waiting;
 };
 
 /* Enrol with the token held in the store. */
 int sync_enrol(struct store *st, const struct signer *key, const struct transport *t,
                uint64_t now_ms, struct dti_err *e);
-/* The whole sync. A transient failure (dti_transient) means "try later". */
+/* The whole sync: seal, enrol if pending, push, forward what this agent
+ * relays for communes, pull. A transient failure (dti_transient) means "try
+ * later"; DTI_ERELAYED means a relay holds batches until its next link to the
+ * hub. */
 int sync_run(struct store *st, const struct signer *key, const struct transport *t,
              size_t batch_records, uint64_t now_ms, struct sync_report *rep, struct dti_err *e);
 

@@ -44,7 +44,8 @@
     X(HTTP, "http_error", "unexpected HTTP response", false)                                       \
     X(UNREACHABLE, "unreachable", "hub cannot be reached", true)                                   \
     X(TIMEOUT, "timeout", "timed out", true)                                                       \
-    X(UNAVAILABLE, "unavailable", "service temporarily unavailable", true)
+    X(UNAVAILABLE, "unavailable", "service temporarily unavailable", true)                         \
+    X(RELAYED, "relayed", "held by a district relay for forwarding to the hub", true)
 
 enum dti_errno {
     DTI_OK = 0,

@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const hub_migrations[] = {
     /* 1: the sync core */
@@ -124,6 +125,22 @@ static const char *const hub_migrations[] = {
     "  agent TEXT NOT NULL REFERENCES agents(id), seq INTEGER NOT NULL,"
     "  hash BLOB NOT NULL, envelope BLOB NOT NULL, received_ms INTEGER NOT NULL,"
     "  PRIMARY KEY(agent, seq)) WITHOUT ROWID;",
+    /* 6: units change (docs/internals/UNITS.md). units keeps each unit's latest
+     * state; these keep what it was before: the parent and the name over time,
+     * each row valid from valid_from to valid_to inclusive (NULL: open). Rows
+     * are closed, never deleted. Backfilled from units. */
+    "CREATE TABLE unit_parents("
+    "  unit TEXT NOT NULL REFERENCES units(code), parent TEXT NOT NULL REFERENCES units(code),"
+    "  valid_from TEXT, valid_to TEXT);"
+    "CREATE INDEX unit_parents_unit ON unit_parents(unit, valid_from);"
+    "CREATE INDEX unit_parents_parent ON unit_parents(parent);"
+    "CREATE TABLE unit_names("
+    "  unit TEXT NOT NULL REFERENCES units(code), name TEXT NOT NULL,"
+    "  valid_from TEXT, valid_to TEXT);"
+    "CREATE INDEX unit_names_unit ON unit_names(unit, valid_from);"
+    "INSERT INTO unit_parents(unit, parent, valid_from) "
+    "  SELECT code, parent, valid_from FROM units WHERE parent IS NOT NULL;"
+    "INSERT INTO unit_names(unit, name, valid_from) SELECT code, name, valid_from FROM units;",
 };
 
 int hubdb_open(sqlite3 **out, const char *dir, bool create, struct dti_err *e)
@@ -178,12 +195,192 @@ static bool date_valid(const char *s)
     return true;
 }
 
+/* ---- dates ---- */
+
+/* n decimal digits (checked by the caller) as a number. */
+static int atoi_digits(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++)
+        v = v * 10 + (s[i] - '0');
+    return v;
+}
+
+static bool leap(int y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static int month_days(int y, int m)
+{
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return m == 2 && leap(y) ? 29 : days[m - 1];
+}
+
+/* A valid calendar date YYYY-MM-DD into y, m, d. */
+static bool date_split(const char *s, int *y, int *m, int *d)
+{
+    if (!*s || !date_valid(s))
+        return false;
+    *y = atoi_digits(s, 4);
+    *m = atoi_digits(s + 5, 2);
+    *d = atoi_digits(s + 8, 2);
+    return *m >= 1 && *m <= 12 && *d >= 1 && *d <= month_days(*y, *m);
+}
+
+static void date_format(char out[11], int y, int m, int d)
+{
+    snprintf(out, 11, "%04u-%02u-%02u", (unsigned)y % 10000u, (unsigned)m % 100u,
+             (unsigned)d % 100u);
+}
+
+/* The day before or after date (a valid date), into out. */
+static void date_step(const char *date, int step, char out[11])
+{
+    int y, m, d;
+    if (!date_split(date, &y, &m, &d)) {
+        snprintf(out, 11, "%s", date);
+        return;
+    }
+    d += step;
+    if (d < 1) {
+        if (--m < 1) {
+            m = 12;
+            y--;
+        }
+        d = month_days(y, m);
+    } else if (d > month_days(y, m)) {
+        d = 1;
+        if (++m > 12) {
+            m = 1;
+            y++;
+        }
+    }
+    date_format(out, y, m, d);
+}
+
+bool units_period_days(const char *period, char first[11], char last[11])
+{
+    if (!period_valid(period))
+        return false;
+    int y = atoi_digits(period, 4), m0 = 1, m1 = 12;
+    if (period[4] == 'Q') {
+        m1 = (period[5] - '0') * 3;
+        m0 = m1 - 2;
+    } else if (period[4] == '-') {
+        m0 = m1 = atoi_digits(period + 5, 2);
+    }
+    date_format(first, y, m0, 1);
+    date_format(last, y, m1, month_days(y, m1));
+    return true;
+}
+
+/* Today's date where the hub runs (offices and operators think in local days). */
+static void today(char out[11])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    date_format(out, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+}
+
+/* ---- unit history ---- */
+
+/* Set the open row of unit in table (unit_parents/parent or unit_names/name)
+ * to value from `from` on: unchanged when it already says so; otherwise the
+ * open row is closed the day before and a new one opened (value NULL: only
+ * closed). Nothing is deleted. */
+static int history_set(sqlite3 *db, const char *table, const char *col, const char *unit,
+                       const char *value, const char *from, struct dti_err *e)
+{
+    sqlite3_stmt *st = NULL;
+    char *sql = xasprintf("SELECT rowid, %s FROM %s WHERE unit = ?1 AND valid_to IS NULL "
+                          "ORDER BY valid_from DESC LIMIT 1",
+                          col, table);
+    int r = db_prepare(db, &st, sql, e);
+    free(sql);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 1, unit, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    bool has_open = rc == SQLITE_ROW;
+    int64_t rowid = has_open ? sqlite3_column_int64(st, 0) : 0;
+    bool same = has_open && value && !strcmp(db_column_str(st, 1), value);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_fail(db, e, "read unit history");
+    if (same || (!has_open && !value))
+        return 0;
+    if (has_open) {
+        char before[11];
+        date_step(from, -1, before);
+        sql = xasprintf("UPDATE %s SET valid_to = ?2 WHERE rowid = ?1", table);
+        r = db_prepare(db, &st, sql, e);
+        free(sql);
+        if (r < 0)
+            return r;
+        sqlite3_bind_int64(st, 1, rowid);
+        sqlite3_bind_text(st, 2, before, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        st = NULL;
+        if (rc != SQLITE_DONE)
+            return db_fail(db, e, "close unit history");
+    }
+    if (!value)
+        return 0;
+    sql = xasprintf("INSERT INTO %s(unit, %s, valid_from) VALUES (?1, ?2, ?3)", table, col);
+    r = db_prepare(db, &st, sql, e);
+    free(sql);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 1, unit, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    db_bind_text_or_null(st, 3, from);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : db_fail(db, e, "store unit history");
+}
+
+/* What the units table holds for code before a row is imported. */
+struct unit_now {
+    bool exists;
+    char name[UNIT_NAME_MAX + 1];
+    char parent[UNIT_CODE_MAX + 1];
+    char valid_from[11];
+};
+
+static int unit_now(sqlite3_stmt *st, const char *code, struct unit_now *u, struct dti_err *e)
+{
+    memset(u, 0, sizeof(*u));
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        u->exists = true;
+        snprintf(u->name, sizeof(u->name), "%s", db_column_str(st, 0));
+        snprintf(u->parent, sizeof(u->parent), "%s", db_column_str(st, 1));
+        snprintf(u->valid_from, sizeof(u->valid_from), "%s", db_column_str(st, 2));
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : dti_errf(e, DTI_EDB, "cannot read unit");
+}
+
 int units_import(sqlite3 *db, FILE *f, const char *name, size_t *count, struct dti_err *e)
+{
+    char day[11];
+    today(day);
+    return units_import_on(db, f, name, day, count, e);
+}
+
+int units_import_on(sqlite3 *db, FILE *f, const char *name, const char *today_date, size_t *count,
+                    struct dti_err *e)
 {
     static const char *const cols[] = {"code",       "name",     "level",    "parent_code",
                                        "valid_from", "valid_to", "successor"};
     struct csv *c = NULL;
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st = NULL, *get = NULL;
     char **fld;
     size_t nf, rows = 0, ncols;
     int r = csv_open(&c, f);
@@ -216,6 +413,10 @@ int units_import(sqlite3 *db, FILE *f, const char *name, size_t *count, struct d
                         "level = excluded.level, parent = excluded.parent, "
                         "valid_from = excluded.valid_from, valid_to = excluded.valid_to, "
                         "successor = excluded.successor",
+                        e)) < 0 ||
+        (r = db_prepare(db, &get,
+                        "SELECT name, coalesce(parent, ''), coalesce(valid_from, '') FROM units "
+                        "WHERE code = ?1",
                         e)) < 0)
         goto out;
     while ((r = csv_next(c, &fld, &nf, e)) > 0) {
@@ -231,7 +432,7 @@ int units_import(sqlite3 *db, FILE *f, const char *name, size_t *count, struct d
             r = dti_errf(e, DTI_EUNIT, "%s:%zu: invalid unit code '%s'", name, line, v[0]);
             goto out;
         }
-        if (!*v[1] || strlen(v[1]) > 200) {
+        if (!*v[1] || strlen(v[1]) > UNIT_NAME_MAX) {
             r = dti_errf(e, DTI_EPARSE, "%s:%zu: unit name must be 1-200 bytes", name, line);
             goto out;
         }
@@ -242,21 +443,40 @@ int units_import(sqlite3 *db, FILE *f, const char *name, size_t *count, struct d
             goto out;
         }
         if ((*v[3] && !unit_code_valid(v[3])) || (*v[6] && !unit_code_valid(v[6])) ||
-            !strcmp(v[3], v[0])) {
+            !strcmp(v[3], v[0]) || !strcmp(v[6], v[0])) {
             r = dti_errf(e, DTI_EUNIT, "%s:%zu: invalid parent or successor code", name, line);
             goto out;
         }
-        if (!date_valid(v[4]) || !date_valid(v[5])) {
+        int y, m, d;
+        if ((*v[4] && !date_split(v[4], &y, &m, &d)) || (*v[5] && !date_split(v[5], &y, &m, &d))) {
             r = dti_errf(e, DTI_EPARSE, "%s:%zu: dates must be YYYY-MM-DD", name, line);
             goto out;
         }
+        if (*v[4] && *v[5] && strcmp(v[4], v[5]) > 0) {
+            r = dti_errf(e, DTI_EPARSE, "%s:%zu: valid_to %s is before valid_from %s", name, line,
+                         v[5], v[4]);
+            goto out;
+        }
+        /* a known unit whose name or parent differs changed on valid_from (or
+         * today): the old name or parent link is closed the day before, the
+         * new one opened, and the unit keeps the start date it had */
+        struct unit_now now;
+        if ((r = unit_now(get, v[0], &now, e)) < 0)
+            goto out;
+        bool changed = now.exists && (strcmp(now.name, v[1]) || strcmp(now.parent, v[3]));
+        const char *from = *v[4] ? v[4] : changed ? today_date : "";
+        const char *start = now.exists ? now.valid_from : v[4];
         sqlite3_reset(st);
         for (int i = 0; i < 7; i++)
-            db_bind_text_or_null(st, i + 1, v[i]);
+            db_bind_text_or_null(st, i + 1, i == 4 ? start : v[i]);
         if (sqlite3_step(st) != SQLITE_DONE) {
             r = db_fail(db, e, "store unit");
             goto out;
         }
+        if ((r = history_set(db, "unit_names", "name", v[0], v[1], *from ? from : NULL, e)) < 0 ||
+            (r = history_set(db, "unit_parents", "parent", v[0], *v[3] ? v[3] : NULL,
+                             *from ? from : NULL, e)) < 0)
+            goto out;
         rows++;
     }
     if (r < 0) {
@@ -264,7 +484,8 @@ int units_import(sqlite3 *db, FILE *f, const char *name, size_t *count, struct d
         goto out;
     }
     sqlite3_finalize(st);
-    st = NULL;
+    sqlite3_finalize(get);
+    st = get = NULL;
     /* deferred foreign keys are checked here: a parent that is nowhere fails the import */
     if (db_commit(db, e) < 0) {
         r = dti_err_set(e, DTI_EUNIT, "%s: a parent or successor code names no unit", name);
@@ -274,10 +495,85 @@ int units_import(sqlite3 *db, FILE *f, const char *name, size_t *count, struct d
     r = 0;
 out:
     sqlite3_finalize(st);
+    sqlite3_finalize(get);
     if (r < 0)
         db_rollback(db);
     csv_free(c);
     return r;
+}
+
+/* The name and parent of code on date (history rows, inclusive bounds). */
+#define AS_OF_SQL                                                                                  \
+    "SELECT u.level, coalesce(u.valid_from, ''), coalesce(u.valid_to, ''), "                       \
+    "coalesce(u.successor, ''), "                                                                  \
+    "coalesce((SELECT n.name FROM unit_names n WHERE n.unit = u.code AND "                         \
+    "(n.valid_from IS NULL OR n.valid_from <= ?2) AND (n.valid_to IS NULL OR n.valid_to >= ?2) "   \
+    "ORDER BY n.valid_from DESC LIMIT 1), u.name), "                                               \
+    "coalesce((SELECT p.parent FROM unit_parents p WHERE p.unit = u.code AND "                     \
+    "(p.valid_from IS NULL OR p.valid_from <= ?2) AND (p.valid_to IS NULL OR p.valid_to >= ?2) "   \
+    "ORDER BY p.valid_from DESC LIMIT 1), '') "                                                    \
+    "FROM units u WHERE u.code = ?1"
+
+int units_as_of(sqlite3 *db, const char *code, const char *date, struct unit_asof *out,
+                struct dti_err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int r = db_prepare(db, &st, AS_OF_SQL, e);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, date, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        struct unit_asof u = {0};
+        snprintf(u.level, sizeof(u.level), "%s", db_column_str(st, 0));
+        snprintf(u.valid_from, sizeof(u.valid_from), "%s", db_column_str(st, 1));
+        snprintf(u.valid_to, sizeof(u.valid_to), "%s", db_column_str(st, 2));
+        snprintf(u.successor, sizeof(u.successor), "%s", db_column_str(st, 3));
+        snprintf(u.name, sizeof(u.name), "%s", db_column_str(st, 4));
+        snprintf(u.parent, sizeof(u.parent), "%s", db_column_str(st, 5));
+        u.exists = (!u.valid_from[0] || strcmp(u.valid_from, date) <= 0) &&
+                   (!u.valid_to[0] || strcmp(u.valid_to, date) >= 0);
+        *out = u;
+    } else if (rc == SQLITE_DONE) {
+        r = dti_errf(e, DTI_EUNIT, "unknown unit '%s'", code);
+    } else {
+        r = db_fail(db, e, "read unit");
+    }
+    sqlite3_finalize(st);
+    return r;
+}
+
+int units_in_period(sqlite3 *db, const char *code, const char *period, bool *existed, char *why,
+                    size_t whylen, struct dti_err *e)
+{
+    char first[11], last[11];
+    if (!units_period_days(period, first, last))
+        return dti_errf(e, DTI_EPERIOD, "invalid period '%s'", period);
+    struct unit_asof u;
+    int r = units_as_of(db, code, last, &u, e);
+    if (r < 0)
+        return r;
+    bool after = u.valid_to[0] && strcmp(u.valid_to, first) < 0;
+    bool before = u.valid_from[0] && strcmp(u.valid_from, last) > 0;
+    *existed = !after && !before;
+    if (why && whylen) {
+        why[0] = '\0';
+        char next[11];
+        if (after) {
+            date_step(u.valid_to, 1, next);
+            if (u.successor[0])
+                snprintf(why, whylen, "unit %s was merged into %s on %s: period %s is after it",
+                         code, u.successor, next, period);
+            else
+                snprintf(why, whylen, "unit %s was dissolved on %s: period %s is after it", code,
+                         next, period);
+        } else if (before) {
+            snprintf(why, whylen, "unit %s comes into effect on %s: period %s is before it", code,
+                     u.valid_from, period);
+        }
+    }
+    return 0;
 }
 
 int units_level(sqlite3 *db, const char *code, char level[16], struct dti_err *e)
@@ -312,7 +608,9 @@ int units_scope(sqlite3 *db, const char *code, char ***codes, size_t *n, struct 
     sqlite3_stmt *st = NULL;
     int r = db_prepare(db, &st,
                        "WITH RECURSIVE s(code) AS (SELECT code FROM units WHERE code = ?1 "
-                       "UNION SELECT u.code FROM units u JOIN s ON u.parent = s.code) "
+                       "UNION SELECT l.unit FROM (SELECT unit, parent FROM unit_parents "
+                       "UNION SELECT code, parent FROM units WHERE parent IS NOT NULL) l "
+                       "JOIN s ON l.parent = s.code) "
                        "SELECT code FROM s ORDER BY code",
                        e);
     if (r < 0)

@@ -42,11 +42,49 @@ int hubdb_next_chg(sqlite3 *db, uint64_t *chg, struct dti_err *e);
 /* Import code,name,level,parent_code[,valid_from,valid_to,successor] rows
  * (UTF-8 CSV with a header row) all or nothing; *count gets the rows read. */
 int units_import(sqlite3 *db, FILE *csv, const char *name, size_t *count, struct dti_err *e);
+/* The same, with the date a changed name or parent takes effect when a row
+ * gives no valid_from ("today" for units_import, the local date). A row for a
+ * known unit whose name or parent differs closes the old name or parent link
+ * the day before its valid_from (or today) and opens the new one; the unit
+ * keeps its start date. Nothing is deleted (docs/internals/UNITS.md). */
+int units_import_on(sqlite3 *db, FILE *csv, const char *name, const char *today, size_t *count,
+                    struct dti_err *e);
+
+/* The first and last day (YYYY-MM-DD) of a period: 2023 is 2023-01-01 ..
+ * 2023-12-31, 2023Q1 .. 2023-03-31, 2024-02 .. 2024-02-29. false when the
+ * period is not valid. */
+bool units_period_days(const char *period, char first[11], char last[11]);
+
+#define UNIT_NAME_MAX 200
+
+/* How a unit stood on one date. Strings are "" when none. */
+struct unit_asof {
+    bool exists;                  /* in effect on the date: valid_from <= date <= valid_to */
+    char name[UNIT_NAME_MAX + 1]; /* its name on the date (the latest when none is dated) */
+    char level[16];
+    char parent[UNIT_CODE_MAX + 1]; /* its parent on the date */
+    char valid_from[11], valid_to[11];
+    char successor[UNIT_CODE_MAX + 1];
+};
+
+/* The name, parent and existence of code on date (YYYY-MM-DD) into *out.
+ * DTI_EUNIT when the unit is unknown. */
+int units_as_of(sqlite3 *db, const char *code, const char *date, struct unit_asof *out,
+                struct dti_err *e);
+/* Whether code was in effect on at least one day of period (*existed). When
+ * it was not, why (when not NULL) says so for a person: "unit 22747 was
+ * merged into 22750 on 2024-11-01: period 2025 is after it". DTI_EUNIT,
+ * DTI_EPERIOD. */
+int units_in_period(sqlite3 *db, const char *code, const char *period, bool *existed, char *why,
+                    size_t whylen, struct dti_err *e);
+
 /* Level of a unit ("province", "district", "commune", "department"); DTI_EUNIT if unknown. */
 int units_level(sqlite3 *db, const char *code, char level[16], struct dti_err *e);
 /* Authority an agent of this unit has over units in its scope. */
 enum authority units_authority(const char *level);
-/* The unit and every unit under it (any depth), into a new array of codes
+/* The unit and every unit that is or ever was under it (any depth, over the
+ * parent history: an office keeps sending for the periods its units stood
+ * under it), into a new array of codes
  * the caller frees with units_scope_free. */
 int units_scope(sqlite3 *db, const char *code, char ***codes, size_t *n, struct dti_err *e);
 void units_scope_free(char **codes, size_t n);

@@ -283,6 +283,7 @@ struct batch_ctx {
     const struct manifest_entry *mf;     /* the batch's unit x period pairs */
     bool *locked;                        /* ... whether each is locked */
     const struct framework **fws;        /* ... and the framework in force, or NULL */
+    char (*gone)[256];                   /* ... why the unit was not in effect then, or "" */
     size_t nmf;
     struct receipt_reject *rejects;      /* per-record refusals for the receipt */
     size_t nrejects;
@@ -306,6 +307,16 @@ static int apply_record(struct ingest *ing, struct batch_ctx *bc, size_t index,
     int r;
     size_t pair = pair_of(bc, rec);
     bool locked = bc->locked[pair];
+    /* a unit merged away (or not yet in effect) takes no figure for the period:
+     * refused per record with the date and successor (docs/internals/UNITS.md) */
+    if (bc->gone[pair][0]) {
+        struct receipt_reject *rj = &bc->rejects[bc->nrejects++];
+        rj->index = (uint32_t)index;
+        snprintf(rj->reason, sizeof(rj->reason), "%s", dti_reason(DTI_EUNIT));
+        snprintf(rj->message, sizeof(rj->message), "%s", bc->gone[pair]);
+        *outcome = OUTCOME_REJECTED;
+        return 0;
+    }
     /* a value outside its element's bounds is refused, with the bound named; the
      * record changes nothing, the rest of the batch goes on */
     struct dti_err ve = {0};
@@ -483,6 +494,7 @@ static int ingest_one(struct ingest *ing, const void *bytes, size_t len, uint64_
     size_t nscope = 0;
     bool *locked = NULL;
     const struct framework **fws = NULL;
+    char(*gone)[256] = NULL;
     int r, found;
     *replay = 0;
     memset(pb, 0, sizeof(*pb));
@@ -555,9 +567,13 @@ static int ingest_one(struct ingest *ing, const void *bytes, size_t len, uint64_
         }
     locked = xcalloc(nmf, sizeof(*locked));
     fws = xcalloc(nmf, sizeof(*fws));
+    gone = xcalloc(nmf, sizeof(*gone));
+    bool existed;
     for (size_t i = 0; i < nmf; i++)
         if ((r = reconcile_is_locked(ing->db, mf[i].unit, mf[i].period, &locked[i], &e)) < 0 ||
-            (r = framework_for(ing, mf[i].unit, mf[i].period, &fws[i], &e)) < 0) {
+            (r = framework_for(ing, mf[i].unit, mf[i].period, &fws[i], &e)) < 0 ||
+            (r = units_in_period(ing->db, mf[i].unit, mf[i].period, &existed, gone[i],
+                                 sizeof(gone[i]), &e)) < 0) {
             refuse_err(pb, r, &e);
             goto out;
         }
@@ -582,6 +598,7 @@ static int ingest_one(struct ingest *ing, const void *bytes, size_t len, uint64_
         .mf = mf,
         .locked = locked,
         .fws = fws,
+        .gone = gone,
         .nmf = nmf,
     };
     rc.n = n;
@@ -657,6 +674,7 @@ out:
     units_scope_free(scope, nscope);
     free(locked);
     free(fws);
+    free(gone);
     receipt_release(&rc);
     envelope_free(env);
     return r;

@@ -72,6 +72,8 @@ static const char usage_text[] =
     "  report --period P [--level L] [--format csv|json|html] [--out FILE]\n"
     "                              the latest scoring of P (default CSV to stdout); served\n"
     "                              at https://HOST:PORT/v1/reports/P.html (.csv, .json)\n"
+    "      --group-by L2           roll units of level L up under their L2 (e.g. --level\n"
+    "                              commune --group-by district) as units stood at period end\n"
     "  explain --unit CODE --period P [--json]\n"
     "                              how each point of a unit's score was earned\n"
     "\n"
@@ -163,6 +165,7 @@ struct common_args {
     const char *agent;  /* export-receipts --agent */
     const char *from;   /* export-receipts --from */
     const char *silent; /* gaps --silent-days */
+    const char *group_by; /* report --group-by */
 };
 
 static int on_common(int c, const char *arg, void *ctx)
@@ -228,6 +231,9 @@ static int on_common(int c, const char *arg, void *ctx)
         break;
     case 'S':
         a->silent = arg;
+        break;
+    case 'G':
+        a->group_by = arg;
         break;
     default:
         return cli_usage("unexpected option");
@@ -1191,14 +1197,17 @@ static int cmd_report(int argc, char **argv)
                                        {"level", required_argument, NULL, 'L'},
                                        {"format", required_argument, NULL, 'f'},
                                        {"out", required_argument, NULL, 'o'},
+                                       {"group-by", required_argument, NULL, 'G'},
                                        {0}};
     struct common_args a = {.format = "csv"};
     int r = parse_opts(argc, argv, lo, on_common, &a);
     if (r)
         return r;
     if (optind != argc || !a.period)
-        return cli_usage("usage: dti-hub report --period P [--level L] [--format csv|json|html] "
-                         "[--out FILE]");
+        return cli_usage("usage: dti-hub report --period P [--level L [--group-by L2]] "
+                         "[--format csv|json|html] [--out FILE]");
+    if (a.group_by && !a.level)
+        return cli_usage("--group-by needs --level (e.g. --level commune --group-by district)");
     enum report_format f;
     if (report_format_parse(a.format, &f) < 0)
         return cli_usage("--format must be csv, json or html");
@@ -1208,7 +1217,10 @@ static int cmd_report(int argc, char **argv)
     if ((r = open_hub(&db)) != 0)
         return r;
     buf_init(&out, REPORT_MAX);
-    r = report_render(db, a.period, a.level, f, &out, &e);
+    if (a.group_by)
+        r = report_group_render(db, a.period, a.level, a.group_by, f, &out, &e);
+    else
+        r = report_render(db, a.period, a.level, f, &out, &e);
     db_close(db);
     if (r < 0) {
         buf_release(&out);

@@ -12,6 +12,8 @@
 #include "db.h"
 #include "framework.h"
 #include "frameworks.h"
+#include "hubdb.h"
+#include "summary.h"
 #include "score.h"
 #include "scoring.h"
 #include "util.h"
@@ -111,14 +113,27 @@ static json_int_t jint(const json_t *o, const char *key)
     return json_integer_value(json_object_get(o, key));
 }
 
-/* A stored result row; the same columns for reports and explanations. */
+/* The name of unit column c on ?9, the period's last day (unit_names). */
+#define NAME_ON_DAY(c)                                                                             \
+    "(SELECT n.name FROM unit_names n WHERE n.unit = " c " AND (n.valid_from IS NULL OR "          \
+    "n.valid_from <= ?9) AND (n.valid_to IS NULL OR n.valid_to >= ?9) "                            \
+    "ORDER BY n.valid_from DESC LIMIT 1)"
+
+/* A stored result row; the same columns for reports and explanations. Names
+ * are the ones units had on the period's last day (bind_day: ?9). */
 #define RESULT_COLS                                                                                \
-    "SELECT r.unit, coalesce(u.name, r.unit), r.level, coalesce(r.parent, ''), "                   \
-    "coalesce(p.name, ''), r.framework_version, r.input_hash, r.points, r.max, r.dti, "            \
-    "r.band, r.inputs_required, r.inputs_present, r.rank_level, r.rank_parent, r.self_points, "    \
-    "r.self_dti, r.prev_dti, r.prev_rank, r.detail, "                                              \
-    "count(*) OVER (PARTITION BY r.level), count(*) OVER (PARTITION BY r.level, r.parent) "        \
-    "FROM results r LEFT JOIN units u ON u.code = r.unit LEFT JOIN units p ON p.code = r.parent "
+    "SELECT r.unit, coalesce(" NAME_ON_DAY(                                                        \
+        "r.unit") ", u.name, r.unit), r.level, "                                                   \
+                  "coalesce(r.parent, ''), coalesce(" NAME_ON_DAY(                                 \
+                      "r.parent") ", p.name, ''), "                                                \
+                                  "r.framework_version, r.input_hash, r.points, r.max, r.dti, "    \
+                                  "r.band, r.inputs_required, r.inputs_present, r.rank_level, "    \
+                                  "r.rank_parent, r.self_points, "                                 \
+                                  "r.self_dti, r.prev_dti, r.prev_rank, r.detail, "                \
+                                  "count(*) OVER (PARTITION BY r.level), count(*) OVER "           \
+                                  "(PARTITION BY r.level, r.parent) "                              \
+                                  "FROM results r LEFT JOIN units u ON u.code = r.unit LEFT JOIN " \
+                                  "units p ON p.code = r.parent "
 enum {
     C_UNIT,
     C_NAME,
@@ -143,6 +158,14 @@ enum {
     C_LEVEL_COUNT,
     C_PARENT_COUNT,
 };
+
+/* Bind ?9, the last day of period (valid). */
+static void bind_day(sqlite3_stmt *st, const char *period)
+{
+    char first[11], last[11];
+    units_period_days(period, first, last);
+    sqlite3_bind_text(st, 9, last, -1, SQLITE_TRANSIENT);
+}
 
 static json_t *real_or_null(sqlite3_stmt *st, int col)
 {
@@ -392,6 +415,7 @@ int report_json(sqlite3 *db, const char *period, const char *level, json_t **out
         goto out;
     sqlite3_bind_int64(st, 1, run);
     db_bind_text_or_null(st, 2, level);
+    bind_day(st, period);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const struct framework *fw = NULL;
@@ -437,6 +461,231 @@ out:
     fw_cache_release(&cache);
     json_decref(units);
     json_decref(fws);
+    json_decref(doc);
+    return r;
+}
+
+static bool inputs_from_detail(const struct framework *fw, const json_t *detail, struct value *in);
+
+/* ---- roll-ups: one level grouped under its ancestors of another ---- */
+
+/* The ancestor of unit (starting at its parent) of level `level` on day, or
+ * "" when it has none; resolved parents are cached in (from, to) pairs. */
+struct anc_cache {
+    char (*from)[UNIT_CODE_MAX + 1];
+    char (*to)[UNIT_CODE_MAX + 1];
+    size_t n, cap;
+};
+
+static int ancestor_of(sqlite3 *db, struct anc_cache *c, const char *parent, const char *level,
+                       const char *day, char out[UNIT_CODE_MAX + 1], struct dti_err *e)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (!strcmp(c->from[i], parent)) {
+            memcpy(out, c->to[i], UNIT_CODE_MAX + 1);
+            return 0;
+        }
+    char g[UNIT_CODE_MAX + 1];
+    snprintf(g, sizeof(g), "%s", parent);
+    out[0] = '\0';
+    for (int depth = 0; g[0] && depth < 8; depth++) {
+        struct unit_asof u;
+        int r = units_as_of(db, g, day, &u, e);
+        if (r < 0)
+            return r;
+        if (!strcmp(u.level, level)) {
+            snprintf(out, UNIT_CODE_MAX + 1, "%s", g);
+            break;
+        }
+        snprintf(g, sizeof(g), "%s", u.parent);
+    }
+    if (c->n == c->cap) {
+        c->cap = c->cap ? 2 * c->cap : 16;
+        c->from = xrealloc(c->from, c->cap * sizeof(*c->from));
+        c->to = xrealloc(c->to, c->cap * sizeof(*c->to));
+    }
+    snprintf(c->from[c->n], UNIT_CODE_MAX + 1, "%s", parent);
+    memcpy(c->to[c->n++], out, UNIT_CODE_MAX + 1);
+    return 0;
+}
+
+/* One scored unit of the level being rolled up. */
+struct member {
+    char code[UNIT_CODE_MAX + 1];
+    char group[UNIT_CODE_MAX + 1]; /* "" when it stands under no unit of the group level */
+    char *name;
+    double points, dti;
+    size_t required, present;
+    json_t *detail;       /* owns the texts inputs borrow */
+    struct value *inputs; /* parallel to the framework's elements */
+};
+
+static int member_cmp(const void *a, const void *b)
+{
+    const struct member *x = a, *y = b;
+    int c = strcmp(x->group, y->group);
+    return c ? c : strcmp(x->code, y->code);
+}
+
+static void members_release(struct member *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(m[i].name);
+        free(m[i].inputs);
+        json_decref(m[i].detail);
+    }
+    free(m);
+}
+
+int report_group_json(sqlite3 *db, const char *period, const char *level, const char *group_by,
+                      json_t **out, struct dti_err *e)
+{
+    enum fw_level lv;
+    char first[11], day[11];
+    if (!units_period_days(period, first, day))
+        return dti_errf(e, DTI_EPERIOD, "invalid period '%s': expected YYYY, YYYYQn or YYYY-MM",
+                        period);
+    if (fw_level_parse(level, &lv) < 0 || fw_level_parse(group_by, &lv) < 0)
+        return dti_errf(e, DTI_EINVAL,
+                        "unknown level '%s': expected commune, district, department or province",
+                        fw_level_parse(level, &lv) < 0 ? level : group_by);
+    if (!strcmp(level, group_by))
+        return dti_errf(e, DTI_EINVAL, "cannot group %s units by %s", level, group_by);
+    json_t *doc = json_object(), *groups = json_array(), *ungrouped = json_array();
+    struct anc_cache anc = {0};
+    struct member *m = NULL;
+    size_t n = 0, cap = 0;
+    struct framework *fw = NULL;
+    int64_t version = 0;
+    sqlite3_stmt *st = NULL;
+    struct summary_unit *ru = NULL;
+    int64_t run;
+    json_object_set_new(doc, "period", json_string(period));
+    int r = latest_run(db, period, &run, doc, e);
+    if (r < 0)
+        goto out;
+    json_object_set_new(doc, "level", json_string(level));
+    json_object_set_new(doc, "group_by", json_string(group_by));
+    json_object_set_new(doc, "as_of", json_string(day));
+    if ((r = db_prepare(
+             db, &st,
+             "SELECT r.unit, coalesce(" NAME_ON_DAY(
+                 "r.unit") ", u.name, r.unit), "
+                           "coalesce(r.parent, ''), r.framework_version, r.points, r.dti, "
+                           "r.inputs_required, r.inputs_present, r.detail FROM results r "
+                           "LEFT JOIN units u ON u.code = r.unit WHERE r.run = ?1 AND r.level = ?2 "
+                           "ORDER BY r.unit",
+             e)) < 0)
+        goto out;
+    sqlite3_bind_int64(st, 1, run);
+    sqlite3_bind_text(st, 2, level, -1, SQLITE_STATIC);
+    bind_day(st, period);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t v = sqlite3_column_int64(st, 3);
+        if (!fw) {
+            if ((r = frameworks_load(db, v, &fw, e)) < 0)
+                goto out;
+            version = v;
+        } else if (v != version) {
+            r = dti_errf(e, DTI_EDB, "run %lld scored %s units with two framework versions",
+                         (long long)run, level);
+            goto out;
+        }
+        if (n == cap) {
+            cap = cap ? 2 * cap : 64;
+            m = xrealloc(m, cap * sizeof(*m));
+        }
+        struct member *x = &m[n];
+        memset(x, 0, sizeof(*x));
+        n++;
+        snprintf(x->code, sizeof(x->code), "%s", db_column_str(st, 0));
+        x->name = xstrdup(db_column_str(st, 1));
+        x->points = sqlite3_column_double(st, 4);
+        x->dti = sqlite3_column_double(st, 5);
+        x->required = (size_t)sqlite3_column_int64(st, 6);
+        x->present = (size_t)sqlite3_column_int64(st, 7);
+        json_error_t je;
+        x->detail = json_loads(db_column_str(st, 8), 0, &je);
+        x->inputs = xcalloc(fw->nelements ? fw->nelements : 1, sizeof(*x->inputs));
+        if (!json_is_object(x->detail) || !inputs_from_detail(fw, x->detail, x->inputs)) {
+            r = dti_errf(e, DTI_EDB, "stored result of unit %s is damaged", x->code);
+            goto out;
+        }
+        const char *parent = db_column_str(st, 2);
+        if (*parent && (r = ancestor_of(db, &anc, parent, group_by, day, x->group, e)) < 0)
+            goto out;
+    }
+    if (rc != SQLITE_DONE) {
+        r = db_fail(db, e, "read results");
+        goto out;
+    }
+    if (n == 0) {
+        r = dti_errf(e, DTI_ENOTFOUND, "run %lld of period %s scored no %s unit", (long long)run,
+                     period, level);
+        goto out;
+    }
+    qsort(m, n, sizeof(*m), member_cmp);
+    json_object_set_new(doc, "frameworks", json_pack("[o]", framework_json(version, fw)));
+    ru = xcalloc(n, sizeof(*ru));
+    for (size_t g = 0; g < n;) {
+        size_t end = g;
+        while (end < n && !strcmp(m[end].group, m[g].group))
+            end++;
+        if (!m[g].group[0]) {
+            for (size_t k = g; k < end; k++)
+                json_array_append_new(ungrouped, json_string(m[k].code));
+            g = end;
+            continue;
+        }
+        for (size_t k = g; k < end; k++)
+            ru[k - g] = (struct summary_unit){m[k].code,     m[k].name,    m[k].points, m[k].dti,
+                                              m[k].required, m[k].present, m[k].inputs};
+        struct summary ro;
+        struct unit_asof ga;
+        if ((r = units_as_of(db, m[g].group, day, &ga, e)) < 0)
+            goto out;
+        summary_compute(fw, ru, end - g, &ro);
+        json_t *o =
+            json_pack("{s:s, s:s, s:s}", "code", m[g].group, "name", ga.name, "level", ga.level);
+        json_t *body = summary_json(fw, ru, end - g, &ro);
+        json_object_update(o, body);
+        json_decref(body);
+        summary_release(&ro);
+        json_array_append_new(groups, o);
+        g = end;
+    }
+    if (json_array_size(groups) == 0) {
+        r = dti_errf(e, DTI_ENOTFOUND,
+                     "no %s unit scored for period %s stands under a %s on %s (the units in "
+                     "effect then have no %s level above them)",
+                     level, period, group_by, day, group_by);
+        goto out;
+    }
+    json_object_set(doc, "groups", groups);
+    json_object_set(doc, "ungrouped", ungrouped);
+    *out = json_incref(doc);
+out:
+    sqlite3_finalize(st);
+    members_release(m, n);
+    free(ru);
+    free(anc.from);
+    free(anc.to);
+    framework_free(fw);
+    json_decref(groups);
+    json_decref(ungrouped);
+    json_decref(doc);
+    return r;
+}
+
+int report_group_render(sqlite3 *db, const char *period, const char *level, const char *group_by,
+                        enum report_format f, struct buf *out, struct dti_err *e)
+{
+    json_t *doc = NULL;
+    int r = report_group_json(db, period, level, group_by, &doc, e);
+    if (r < 0)
+        return r;
+    r = report_render_doc(doc, f, out, e);
     json_decref(doc);
     return r;
 }
@@ -914,6 +1163,143 @@ static void render_html(const json_t *doc, struct buf *b)
                 "điểm thẩm định − điểm tự đánh giá.</footer>\n</body>\n</html>\n");
 }
 
+/* ---- roll-up renderings ---- */
+
+/* One row per group: counts, completeness, DTI mean/min/max, then one column
+ * per aggregated element (the framework's, in its order). */
+static void render_group_csv(const json_t *doc, struct buf *b)
+{
+    static const char *const head[] = {"Mã đơn vị (code)",
+                                       "Tên đơn vị (name)",
+                                       "Cấp (level)",
+                                       "Số đơn vị (units)",
+                                       "Số đơn vị có số liệu (reporting)",
+                                       "Mức đầy đủ bình quân (completeness)",
+                                       "DTI bình quân (DTI mean)",
+                                       "DTI thấp nhất (DTI min)",
+                                       "DTI cao nhất (DTI max)"};
+    buf_append(b, "\xEF\xBB\xBF", 3);
+    for (size_t i = 0; i < ARRAY_SIZE(head); i++)
+        csv_field(b, i == 0, head[i], true);
+    const json_t *groups = json_object_get(doc, "groups");
+    const json_t *first = json_array_get(groups, 0);
+    size_t i, j;
+    json_t *g, *el;
+    json_array_foreach(json_object_get(first, "elements"), j, el)
+    {
+        char *h =
+            xasprintf("%s (%s, %s)", jstr(el, "name"), jstr(el, "code"), jstr(el, "aggregate"));
+        csv_field(b, false, h, true);
+        free(h);
+    }
+    buf_puts(b, "\r\n");
+    json_array_foreach(groups, i, g)
+    {
+        const json_t *dti = json_object_get(g, "dti");
+        csv_field(b, true, jstr(g, "code"), true);
+        csv_field(b, false, jstr(g, "name"), true);
+        csv_field(b, false, level_vi(jstr(g, "level")), true);
+        csv_num(b, g, "units");
+        csv_num(b, g, "reporting");
+        csv_num(b, g, "completeness");
+        csv_num(b, dti, "mean");
+        csv_num(b, dti, "min");
+        csv_num(b, dti, "max");
+        json_array_foreach(json_object_get(g, "elements"), j, el)
+        {
+            csv_num(b, el, "value");
+        }
+        buf_puts(b, "\r\n");
+    }
+}
+
+static void render_group_html(const json_t *doc, struct buf *b)
+{
+    char pv[40];
+    period_vi(jstr(doc, "period"), pv);
+    const char *lv = level_vi(jstr(doc, "level")), *gv = level_vi(jstr(doc, "group_by"));
+    buf_puts(b, "<!DOCTYPE html>\n<html lang=\"vi\">\n<head>\n<meta charset=\"utf-8\">\n"
+                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+                "<title>");
+    buf_printf(b, "Tổng hợp DTI cấp %s theo %s %s", lv, gv, pv);
+    buf_printf(b, "</title>\n<style>%s</style>\n</head>\n<body>\n", HTML_STYLE);
+    buf_printf(b, "<h1>Tổng hợp chỉ số DTI cấp %s theo %s, %s</h1>\n", lv, gv, pv);
+    buf_printf(b, "<p class=\"meta\">Lần chấm điểm số %lld, lúc ", (long long)jint(doc, "run"));
+    html_esc(b, jstr(doc, "ran"));
+    buf_puts(b, "; đơn vị hành chính theo hiện trạng ngày ");
+    html_esc(b, jstr(doc, "as_of"));
+    buf_puts(b, ".</p>\n");
+    size_t i, k;
+    json_t *g, *u, *el;
+    json_array_foreach(json_object_get(doc, "groups"), i, g)
+    {
+        const json_t *dti = json_object_get(g, "dti");
+        char c[32], mean[32], mn[32], mx[32];
+        double d = 0;
+        jnum(g, "completeness", &d);
+        fmt_fixed_vi(d, 4, c);
+        d = 0;
+        jnum(dti, "mean", &d);
+        fmt_fixed_vi(d, 4, mean);
+        d = 0;
+        jnum(dti, "min", &d);
+        fmt_fixed_vi(d, 4, mn);
+        d = 0;
+        jnum(dti, "max", &d);
+        fmt_fixed_vi(d, 4, mx);
+        buf_puts(b, "<section>\n<h2>");
+        html_esc(b, jstr(g, "name"));
+        buf_puts(b, " (");
+        html_esc(b, jstr(g, "code"));
+        buf_printf(b,
+                   ")</h2>\n<p class=\"meta\">%lld đơn vị, %lld có số liệu; mức đầy đủ bình quân "
+                   "%s; DTI bình quân %s (thấp nhất %s, cao nhất %s).</p>\n",
+                   (long long)jint(g, "units"), (long long)jint(g, "reporting"), c, mean, mn, mx);
+        buf_puts(b, "<div class=\"scroll\"><table>\n<thead><tr><th>Hạng</th><th>Mã</th>"
+                    "<th>Đơn vị</th><th>Điểm</th><th>Chỉ số DTI</th><th>Mức đầy đủ</th>"
+                    "</tr></thead>\n<tbody>\n");
+        json_array_foreach(json_object_get(g, "ranking"), k, u)
+        {
+            buf_printf(b, "<tr><td class=\"n\">%lld</td><td>", (long long)jint(u, "rank"));
+            html_esc(b, jstr(u, "code"));
+            buf_puts(b, "</td><td>");
+            html_esc(b, jstr(u, "name"));
+            buf_puts(b, "</td>");
+            html_cell_num(b, u, "points", false);
+            html_cell_num(b, u, "dti", true);
+            html_cell_num(b, u, "completeness", true);
+            buf_puts(b, "</tr>\n");
+        }
+        buf_puts(b, "</tbody></table></div>\n");
+        if (json_array_size(json_object_get(g, "elements"))) {
+            buf_puts(b, "<h3>Số liệu tổng hợp</h3>\n<div class=\"scroll\"><table>\n<thead><tr>"
+                        "<th>Số liệu</th><th>Cách tổng hợp</th><th>Giá trị</th>"
+                        "<th>Số đơn vị</th></tr></thead>\n<tbody>\n");
+            json_array_foreach(json_object_get(g, "elements"), k, el)
+            {
+                buf_puts(b, "<tr><td>");
+                html_esc(b, jstr(el, "name"));
+                buf_puts(b, "</td><td>");
+                html_esc(b, jstr(el, "aggregate"));
+                if (*jstr(el, "weight")) {
+                    buf_puts(b, " (");
+                    html_esc(b, jstr(el, "weight"));
+                    buf_puts(b, ")");
+                }
+                buf_puts(b, "</td>");
+                html_cell_num(b, el, "value", false);
+                html_cell_num(b, el, "units", false);
+                buf_puts(b, "</tr>\n");
+            }
+            buf_puts(b, "</tbody></table></div>\n");
+        }
+        buf_puts(b, "</section>\n");
+    }
+    buf_puts(b,
+             "<footer>Mỗi đơn vị được tính một lần, theo đơn vị cấp trên ngày cuối kỳ.</footer>\n"
+             "</body>\n</html>\n");
+}
+
 /* ---- rendering ---- */
 
 static int dump_cb(const char *p, size_t n, void *data)
@@ -934,10 +1320,16 @@ int report_render_doc(const json_t *doc, enum report_format f, struct buf *out, 
         buf_puts(&tmp, "\n");
         break;
     case REPORT_CSV:
-        render_csv(doc, &tmp);
+        if (json_object_get(doc, "group_by"))
+            render_group_csv(doc, &tmp);
+        else
+            render_csv(doc, &tmp);
         break;
     case REPORT_HTML:
-        render_html(doc, &tmp);
+        if (json_object_get(doc, "group_by"))
+            render_group_html(doc, &tmp);
+        else
+            render_html(doc, &tmp);
         break;
     }
     if (buf_append(out, tmp.data, tmp.len) < 0)
@@ -1066,6 +1458,7 @@ int report_explain_json(sqlite3 *db, const char *unit, const char *period, json_
         goto out;
     sqlite3_bind_int64(st, 1, run);
     sqlite3_bind_text(st, 2, unit, -1, SQLITE_STATIC);
+    bind_day(st, period);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         r = dti_errf(e, DTI_ENOTFOUND, "unit %s was not scored in run %lld of period %s", unit,

@@ -46,6 +46,23 @@ int report_json(sqlite3 *db, const char *period, const char *level, json_t **out
 int report_render(sqlite3 *db, const char *period, const char *level, enum report_format f,
                   struct buf *out, struct dti_err *e);
 
+/*
+ * The roll-up of period's latest run: the units of `level` (commune) grouped
+ * under their ancestor of level group_by (district) as units stood on the
+ * period's last day, each unit in exactly one group. Per group: code, name,
+ * level, and the summary_json summary (common/summary.h): counts, completeness,
+ * DTI mean/min/max, the ranking inside the group, element aggregates. Units
+ * with no such ancestor then are listed in "ungrouped". DTI_ENOTFOUND when
+ * the period was never scored, no unit of level was, or none stands under a
+ * group_by unit (2025: no districts); DTI_EINVAL for a bad level.
+ */
+int report_group_json(sqlite3 *db, const char *period, const char *level, const char *group_by,
+                      json_t **out, struct dti_err *e);
+/* The same rendered in format f (CSV: one row per group; HTML: per group a
+ * summary and its ranking), appended to out. */
+int report_group_render(sqlite3 *db, const char *period, const char *level, const char *group_by,
+                        enum report_format f, struct buf *out, struct dti_err *e);
+
 /* Render an existing report document (from report_json) into out. */
 int report_render_doc(const json_t *doc, enum report_format f, struct buf *out, struct dti_err *e);
 

@@ -542,13 +542,18 @@ static int store_level(struct run_ctx *cx, const char *level, int64_t fw_version
     return 0;
 }
 
-/* The units of level in effect on the period's last day, by code. */
+/* The units of level in effect on the period's last day, by code, each with
+ * its parent on that day (unit_parents: a commune moved between districts
+ * ranks in the one it stood under at the end of the period). */
 static int load_units(struct run_ctx *cx, const char *level, struct scored **out, size_t *nout,
                       struct dti_err *e)
 {
     sqlite3_stmt *st = NULL;
     int r = db_prepare(cx->db, &st,
-                       "SELECT code, coalesce(parent, '') FROM units WHERE level = ?1 AND "
+                       "SELECT code, coalesce((SELECT p.parent FROM unit_parents p "
+                       "WHERE p.unit = units.code AND (p.valid_from IS NULL OR p.valid_from <= ?2) "
+                       "AND (p.valid_to IS NULL OR p.valid_to >= ?2) "
+                       "ORDER BY p.valid_from DESC LIMIT 1), '') FROM units WHERE level = ?1 AND "
                        "(valid_from IS NULL OR valid_from <= ?2) AND "
                        "(valid_to IS NULL OR valid_to >= ?2) ORDER BY code",
                        e);

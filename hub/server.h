@@ -1,7 +1,7 @@
 /*
- * server.h - the hub's HTTPS endpoint: libevent's evhttp over OpenSSL
- * bufferevents, one thread, one SQLite connection. Every request is bounded
- * (headers, body, time) and every refusal carries an HTTP status, an
+ * server.h - the hub's HTTPS endpoint: its routes on net/httpsd (evhttp over
+ * OpenSSL bufferevents, one thread), one SQLite connection. Every request is
+ * bounded (headers, body, time) and every refusal carries an HTTP status, an
  * X-DTI-Reason header and a Problem body. See docs/PROTOCOL.md.
  *
  *   POST /v1/enroll    EnrollRequest  -> HubSigned(EnrollResponse)
@@ -36,8 +36,5 @@ unsigned server_port(const struct server *s);
 /* Serve until SIGTERM or SIGINT, then return 0 after finishing the request in hand. */
 int server_run(struct server *s, struct dti_err *e);
 void server_free(struct server *s);
-
-/* The HTTP status for a refusal with this DTI_E* code. */
-int server_status_for(int code);
 
 #endif

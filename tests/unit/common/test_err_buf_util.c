@@ -86,7 +86,8 @@ static void test_err_table(void **state)
 
 static void test_err_transient(void **state)
 {
-    int transient[] = {DTI_EBUSY, DTI_EUNREACHABLE, DTI_ETIMEOUT, DTI_EUNAVAILABLE};
+    int transient[] = {DTI_EBUSY, DTI_EUNREACHABLE, DTI_ETIMEOUT, DTI_EUNAVAILABLE,
+                       DTI_ERELAYED};
     int found = 0;
 
     for (int c = DTI__FIRST + 1; c < DTI__LAST; c++) {
@@ -97,7 +98,7 @@ static void test_err_transient(void **state)
             fail_msg("dti_transient(%s) is %d", dti_strname(c), !want);
         found += want;
     }
-    assert_int_equal(found, 4);
+    assert_int_equal(found, 5);
     assert_false(dti_transient(0));
     assert_false(dti_transient(42));
 }

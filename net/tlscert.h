@@ -1,7 +1,8 @@
 /*
- * tlscert.h - the hub's TLS identity: a self-signed certificate made at
- * `dti-hub init` unless the operator brings one, and its SHA-256 fingerprint,
- * which enrolment tokens carry and agents pin.
+ * tlscert.h - a server's TLS identity: a self-signed certificate made at
+ * `dti-hub init` (or at a district agent's first `dti-agent relay`) unless
+ * the operator brings one, and its SHA-256 fingerprint, which enrolment
+ * tokens carry (or `--fingerprint` gives) and agents pin.
  */
 #ifndef DTI_TLSCERT_H
 #define DTI_TLSCERT_H

@@ -1,5 +1,5 @@
 /*
- * test_tlscert.c - unit tests of hub/tlscert.c: what the generated
+ * test_tlscert.c - unit tests of net/tlscert.c: what the generated
  * certificate holds (version, names, validity, key, signature), the modes of
  * the files, fingerprints against an independent computation and against the
  * openssl command, key/certificate pairing, and refused hosts.

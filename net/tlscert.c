@@ -1,5 +1,5 @@
 /*
- * tlscert.c - the hub's self-signed TLS certificate: making it at init,
+ * tlscert.c - a server's self-signed TLS certificate (hub or relay): making it at init,
  * fingerprinting it for enrolment tokens, and checking a key against it.
  *
  * Agents pin the SHA-256 of the certificate's DER encoding rather than
