@@ -22,8 +22,7 @@ int courier_export(struct store *st, const struct signer *key, uint64_t now_ms, 
     if (r < 0)
         return r;
     if ((r = db_prepare(store_db(st), &s,
-                        "SELECT envelope FROM batches WHERE receipt IS NULL ORDER BY seq", e)) <
-        0)
+                        "SELECT envelope FROM batches WHERE receipt IS NULL ORDER BY seq", e)) < 0)
         return r;
     if ((r = bundle_writer_open(&w, f, e)) < 0)
         goto out;
@@ -57,8 +56,9 @@ int courier_import_receipts(struct store *st, FILE *f, struct courier_report *re
     if (r < 0)
         return r;
     if (!id.enrolled)
-        return dti_errf(e, DTI_ESTATE, "this agent is not enrolled yet: it has no hub key to "
-                                       "check receipts with");
+        return dti_errf(e, DTI_ESTATE,
+                        "this agent is not enrolled yet: it has no hub key to "
+                        "check receipts with");
     if ((r = bundle_reader_open(&br, f, e)) < 0)
         return r;
     buf_init(&entry, BUF_UNLIMITED);

@@ -151,8 +151,8 @@ static int perform(struct http_client *c, const char *path, struct curl_slist *h
     return r;
 }
 
-static int do_post(void *ctx, const char *path, const void *body, size_t len,
-                   struct response *resp, struct dti_err *e)
+static int do_post(void *ctx, const char *path, const void *body, size_t len, struct response *resp,
+                   struct dti_err *e)
 {
     struct http_client *c = ctx;
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/x-protobuf");

@@ -73,12 +73,12 @@ struct args {
 };
 
 static const struct option all_opts[] = {
-    {"dir", required_argument, NULL, 'd'},      {"help", no_argument, NULL, 'h'},
-    {"token", required_argument, NULL, 't'},    {"hub", required_argument, NULL, 'H'},
+    {"dir", required_argument, NULL, 'd'},         {"help", no_argument, NULL, 'h'},
+    {"token", required_argument, NULL, 't'},       {"hub", required_argument, NULL, 'H'},
     {"fingerprint", required_argument, NULL, 'f'}, {"period", required_argument, NULL, 'p'},
-    {"unit", required_argument, NULL, 'u'},     {"comment", required_argument, NULL, 'c'},
-    {"author", required_argument, NULL, 'a'},   {"json", no_argument, NULL, 'j'},
-    {"out", required_argument, NULL, 'o'},      {0}};
+    {"unit", required_argument, NULL, 'u'},        {"comment", required_argument, NULL, 'c'},
+    {"author", required_argument, NULL, 'a'},      {"json", no_argument, NULL, 'j'},
+    {"out", required_argument, NULL, 'o'},         {0}};
 
 /* Parse options; `allowed` lists the short codes this command takes. */
 static int parse(int argc, char **argv, const char *allowed, struct args *a)
@@ -519,12 +519,11 @@ static int cmd_conflicts(int argc, char **argv)
         hlc_format((uint64_t)sqlite3_column_int64(s, 3), ver);
         format_utc((uint64_t)sqlite3_column_int64(s, 7), at);
         json_array_append_new(
-            decided,
-            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s}", "unit", db_column_str(s, 0),
-                      "element", db_column_str(s, 1), "period", db_column_str(s, 2), "version",
-                      ver, "decision", db_column_str(s, 4), "comment",
-                      *db_column_str(s, 5) ? db_column_str(s, 5) : NULL, "by",
-                      *db_column_str(s, 6) ? db_column_str(s, 6) : NULL, "at", at));
+            decided, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s}", "unit",
+                               db_column_str(s, 0), "element", db_column_str(s, 1), "period",
+                               db_column_str(s, 2), "version", ver, "decision", db_column_str(s, 4),
+                               "comment", *db_column_str(s, 5) ? db_column_str(s, 5) : NULL, "by",
+                               *db_column_str(s, 6) ? db_column_str(s, 6) : NULL, "at", at));
     }
     sqlite3_finalize(s);
     store_close(st);
@@ -555,8 +554,8 @@ static int cmd_conflicts(int argc, char **argv)
                json_string_value(json_object_get(o, "unit")),
                json_string_value(json_object_get(o, "period")),
                json_string_value(json_object_get(o, "element")),
-               json_string_value(json_object_get(o, "decision")), by ? " by " : "",
-               by ? by : "", c ? " - " : "", c ? c : "");
+               json_string_value(json_object_get(o, "decision")), by ? " by " : "", by ? by : "",
+               c ? " - " : "", c ? c : "");
     }
     json_decref(open);
     json_decref(decided);
@@ -1024,8 +1023,7 @@ static int cmd_import_receipts(int argc, char **argv)
     fclose(f);
     store_close(st);
     if (r == 0 && rep.receipts == 0)
-        r = dti_errf(&e, DTI_EPARSE, "'%s' holds no receipts (is it a bundle of batches?)",
-                     pos[0]);
+        r = dti_errf(&e, DTI_EPARSE, "'%s' holds no receipts (is it a bundle of batches?)", pos[0]);
     printf("%zu receipts: %zu acknowledged, %zu already acknowledged, %zu not for this "
            "agent\n",
            rep.receipts, rep.acked, rep.already, rep.foreign);
@@ -1059,8 +1057,7 @@ static int cmd_sync(int argc, char **argv)
                "(%zu flagged)\n",
                rep.sealed, rep.pushed, rep.records, rep.outcomes[1], rep.outcomes[2],
                rep.outcomes[3], rep.outcomes[4] + rep.outcomes[7], rep.outcomes[5], rep.outcomes[6],
-               rep.applied,
-               rep.flagged);
+               rep.applied, rep.flagged);
     if (rep.relayed || rep.relay_refused || rep.relay_waiting)
         printf("relayed %zu batches for %zu communes (%zu refused by the hub, %zu waiting for "
                "earlier batches)\n",
@@ -1166,11 +1163,18 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } cmds[] = {{"init", cmd_init},     {"set", cmd_set},       {"import", cmd_import},
-                {"values", cmd_values}, {"status", cmd_status}, {"sync", cmd_sync},
-                {"conflicts", cmd_conflicts}, {"template", cmd_template},
-                {"score", cmd_score},         {"export-bundle", cmd_export_bundle},
-                {"import-receipts", cmd_import_receipts}, {"relay", cmd_relay},
+    } cmds[] = {{"init", cmd_init},
+                {"set", cmd_set},
+                {"import", cmd_import},
+                {"values", cmd_values},
+                {"status", cmd_status},
+                {"sync", cmd_sync},
+                {"conflicts", cmd_conflicts},
+                {"template", cmd_template},
+                {"score", cmd_score},
+                {"export-bundle", cmd_export_bundle},
+                {"import-receipts", cmd_import_receipts},
+                {"relay", cmd_relay},
                 {"rollup", cmd_rollup}};
     for (size_t k = 0; k < ARRAY_SIZE(cmds); k++)
         if (!strcmp(argv[i], cmds[k].name))

@@ -138,7 +138,8 @@ int store_create(struct store **out, const char *dir, const struct store_identit
     if (id->has_token)
         hex_encode(id->token_secret, 32, secret);
     sqlite3_stmt *s = NULL;
-    if ((r = db_begin(st->db, e)) < 0 || (r = db_meta_set(st->db, "agent_id", id->agent_id, e)) < 0 ||
+    if ((r = db_begin(st->db, e)) < 0 ||
+        (r = db_meta_set(st->db, "agent_id", id->agent_id, e)) < 0 ||
         (r = db_meta_set(st->db, "unit", id->unit, e)) < 0 ||
         (r = db_meta_set(st->db, "hub_url", id->hub_url, e)) < 0 ||
         (r = db_meta_set(st->db, "fingerprint", id->fingerprint, e)) < 0 ||
@@ -285,14 +286,13 @@ int store_unit_level(struct store *st, const char *unit, char level[16], struct 
     if (sqlite3_step(s) == SQLITE_ROW && *db_column_str(s, 0))
         snprintf(level, 16, "%s", db_column_str(s, 0));
     else
-        r = dti_errf(e, DTI_ENOTFOUND, "the level of unit '%s' is not known yet (sync once)",
-                     unit);
+        r = dti_errf(e, DTI_ENOTFOUND, "the level of unit '%s' is not known yet (sync once)", unit);
     sqlite3_finalize(s);
     return r;
 }
 
-int store_framework(struct store *st, const char *unit, const char *period,
-                    struct framework **fw, uint64_t *version, struct dti_err *e)
+int store_framework(struct store *st, const char *unit, const char *period, struct framework **fw,
+                    uint64_t *version, struct dti_err *e)
 {
     char level[16];
     sqlite3_stmt *s = NULL;
@@ -312,13 +312,11 @@ int store_framework(struct store *st, const char *unit, const char *period,
         r = framework_parse(db_column_str(s, 1), (size_t)sqlite3_column_bytes(s, 1), "framework",
                             fw, &probs);
         if (r < 0) /* the hub validated it: a broken copy here is a broken store */
-            r = dti_err_set(e, DTI_ESTATE, "the stored framework version %" PRIu64
-                                           " does not parse",
-                            *version);
+            r = dti_err_set(e, DTI_ESTATE,
+                            "the stored framework version %" PRIu64 " does not parse", *version);
         fw_problems_release(&probs);
     } else {
-        r = dti_errf(e, DTI_ENOTFOUND, "no framework for %s units in period %s yet", level,
-                     period);
+        r = dti_errf(e, DTI_ENOTFOUND, "no framework for %s units in period %s yet", level, period);
     }
     sqlite3_finalize(s);
     return r;
@@ -341,8 +339,8 @@ static void fw_cache_release(struct fw_cache *c)
     c->n = 0;
 }
 
-static const struct framework *fw_cache_get(struct store *st, struct fw_cache *c,
-                                            const char *unit, const char *period)
+static const struct framework *fw_cache_get(struct store *st, struct fw_cache *c, const char *unit,
+                                            const char *period)
 {
     for (size_t i = 0; i < c->n; i++)
         if (!strcmp(c->e[i].unit, unit) && !strcmp(c->e[i].period, period))
@@ -374,12 +372,11 @@ static int check_edit(struct store *st, struct fw_cache *fc, const struct edit *
     const struct framework *fw = fw_cache_get(st, fc, ed->unit, ed->period);
     if (fw && (r = framework_check_value(fw, ed->element, &ed->value, e)) < 0)
         return r;
-    if (ed->author && (strlen(ed->author) > AUTHOR_MAX ||
-                       !utf8_valid_text(ed->author, strlen(ed->author))))
-        return dti_errf(e, DTI_EINVAL, "author must be UTF-8 text of at most %d bytes",
-                        AUTHOR_MAX);
-    if (ed->comment && (strlen(ed->comment) > COMMENT_MAX ||
-                        !utf8_valid_text(ed->comment, strlen(ed->comment))))
+    if (ed->author &&
+        (strlen(ed->author) > AUTHOR_MAX || !utf8_valid_text(ed->author, strlen(ed->author))))
+        return dti_errf(e, DTI_EINVAL, "author must be UTF-8 text of at most %d bytes", AUTHOR_MAX);
+    if (ed->comment &&
+        (strlen(ed->comment) > COMMENT_MAX || !utf8_valid_text(ed->comment, strlen(ed->comment))))
         return dti_errf(e, DTI_EINVAL, "comment must be UTF-8 text of at most %d bytes",
                         COMMENT_MAX);
     return 0;
@@ -557,8 +554,8 @@ static int seal_one(struct store *st, const struct signer *key, const struct sto
                         "INSERT INTO batches(seq, hash, envelope, records, created_ms) "
                         "VALUES (?1, ?2, ?3, ?4, ?5)",
                         e)) < 0 ||
-        (r = db_prepare(st->db, &mark, "UPDATE outbox SET batch = ?1, idx = ?2 WHERE id = ?3",
-                        e)) < 0)
+        (r = db_prepare(st->db, &mark, "UPDATE outbox SET batch = ?1, idx = ?2 WHERE id = ?3", e)) <
+            0)
         goto out;
     sqlite3_bind_int64(ins, 1, (sqlite3_int64)seq);
     sqlite3_bind_blob(ins, 2, hash, 32, SQLITE_STATIC);
@@ -709,8 +706,9 @@ int store_ack(struct store *st, const struct receipt *rc, const void *bytes, siz
         return r;
     if ((r = db_begin(st->db, e)) < 0)
         return r;
-    if ((r = db_prepare(st->db, &b, "SELECT hash, records, receipt IS NOT NULL FROM batches "
-                                    "WHERE seq = ?1",
+    if ((r = db_prepare(st->db, &b,
+                        "SELECT hash, records, receipt IS NOT NULL FROM batches "
+                        "WHERE seq = ?1",
                         e)) < 0)
         goto out;
     sqlite3_bind_int64(b, 1, (sqlite3_int64)rc->seq);
@@ -877,8 +875,8 @@ int store_apply_changes(struct store *st, const struct changes_page *p, size_t *
         sqlite3_bind_text(get, 1, c->unit, -1, SQLITE_STATIC);
         sqlite3_bind_text(get, 2, c->element, -1, SQLITE_STATIC);
         sqlite3_bind_text(get, 3, c->period, -1, SQLITE_STATIC);
-        bool pending = sqlite3_step(get) == SQLITE_ROW &&
-                       strcmp(db_column_str(get, 0), "pending") == 0;
+        bool pending =
+            sqlite3_step(get) == SQLITE_ROW && strcmp(db_column_str(get, 0), "pending") == 0;
         sqlite3_reset(get);
         sqlite3_stmt *s = pending ? flag : put;
         sqlite3_reset(s);

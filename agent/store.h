@@ -59,8 +59,8 @@ int store_unit_level(struct store *st, const char *unit, char level[16], struct 
 /* The framework in force for a unit's level and a period (the highest
  * version received), parsed; the caller frees it. DTI_ENOTFOUND when none. */
 struct framework;
-int store_framework(struct store *st, const char *unit, const char *period,
-                    struct framework **fw, uint64_t *version, struct dti_err *e);
+int store_framework(struct store *st, const char *unit, const char *period, struct framework **fw,
+                    uint64_t *version, struct dti_err *e);
 /* DTI_ESCOPE (with the reason in e) unless unit is in this agent's scope. */
 int store_check_scope(struct store *st, const char *unit, struct dti_err *e);
 
@@ -120,7 +120,7 @@ struct store_status {
     uint64_t pending_batches;  /* sealed, waiting for a receipt */
     uint64_t acked_batches;
     uint64_t next_seq;
-    uint64_t last_sync_ms;     /* 0 = never */
+    uint64_t last_sync_ms; /* 0 = never */
     uint64_t last_attempt_ms;
     char last_error[512];
     uint64_t values, conflicts, rejected;

@@ -22,7 +22,7 @@ static int refused(struct store *st, const struct response *resp, const char *wh
 {
     struct problem pb;
     if (problem_decode(resp->body.data, resp->body.len, &pb) < 0 || !pb.reason[0]) {
-        int code = resp->status == 413 ? DTI_ETOOBIG
+        int code = resp->status == 413   ? DTI_ETOOBIG
                    : resp->status >= 500 ? DTI_EUNAVAILABLE
                                          : DTI_EHTTP;
         return dti_errf(e, code, "%s: the hub answered HTTP %ld", what, resp->status);
@@ -70,8 +70,8 @@ int sync_enrol(struct store *st, const struct signer *key, const struct transpor
                      rs.agent_id, rs.unit, id.agent_id, id.unit);
         goto out;
     }
-    if ((r = store_enrolled(st, rs.hub_pub, rs.scope, rs.scope_levels, rs.nscope, rs.next_seq,
-                            e)) < 0 ||
+    if ((r = store_enrolled(st, rs.hub_pub, rs.scope, rs.scope_levels, rs.nscope, rs.next_seq, e)) <
+            0 ||
         (r = store_observe_hub(st, rs.hub_hlc, e)) < 0)
         goto out;
 out:
@@ -101,8 +101,7 @@ static int push_one(struct store *st, const struct store_identity *id, const str
         goto out;
     if (strcmp(rc.agent_id, id->agent_id) != 0 || rc.seq != seq ||
         memcmp(rc.batch_hash, hash, 32) != 0) {
-        r = dti_errf(e, DTI_EPROTO, "the receipt for batch %" PRIu64 " names another batch",
-                     seq);
+        r = dti_errf(e, DTI_EPROTO, "the receipt for batch %" PRIu64 " names another batch", seq);
         goto out;
     }
     if ((r = store_ack(st, &rc, resp.body.data, resp.body.len, e)) < 0)

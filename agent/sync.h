@@ -20,14 +20,14 @@
 #define SYNC_MAX_PAGES 100000
 
 struct sync_report {
-    size_t sealed;   /* batches sealed now */
-    size_t pushed;   /* batches acknowledged now */
-    size_t records;  /* records acknowledged now */
+    size_t sealed;      /* batches sealed now */
+    size_t pushed;      /* batches acknowledged now */
+    size_t records;     /* records acknowledged now */
     size_t outcomes[8]; /* by enum outcome */
-    size_t pages;    /* change pages pulled */
-    size_t applied;  /* values taken from the hub */
-    size_t flagged;  /* local unacknowledged edits that differ from the hub */
-    size_t held;     /* batches a district relay holds for the hub (no receipt yet) */
+    size_t pages;       /* change pages pulled */
+    size_t applied;     /* values taken from the hub */
+    size_t flagged;     /* local unacknowledged edits that differ from the hub */
+    size_t held;        /* batches a district relay holds for the hub (no receipt yet) */
     /* a district relaying for communes (agent/relaybox.c): batches forwarded and
      * acknowledged now, the commune agents they belong to, batches the hub refused
      * for good, batches the hub parked until earlier ones arrive */

@@ -26,8 +26,8 @@ struct transport {
      * the connection broke (retry later), DTI_EPIN / DTI_ETLS when the hub
      * is not the pinned one.
      */
-    int (*post)(void *ctx, const char *path, const void *body, size_t len,
-                struct response *resp, struct dti_err *e);
+    int (*post)(void *ctx, const char *path, const void *body, size_t len, struct response *resp,
+                struct dti_err *e);
     /* GET path with extra "Name: value" headers (NULL-terminated). */
     int (*get)(void *ctx, const char *path, const char *const *headers, struct response *resp,
                struct dti_err *e);

@@ -142,4 +142,3 @@ bool bench_value(const struct fw_element *el, struct value *v)
     }
     return true;
 }
-

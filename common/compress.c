@@ -23,8 +23,8 @@ int decompress_zstd(const void *src, size_t n, size_t expected, size_t max, stru
                     struct dti_err *e)
 {
     if (expected > max)
-        return dti_errf(e, DTI_ETOOBIG, "payload of %zu bytes exceeds the %zu byte limit",
-                        expected, max);
+        return dti_errf(e, DTI_ETOOBIG, "payload of %zu bytes exceeds the %zu byte limit", expected,
+                        max);
     unsigned long long declared = ZSTD_getFrameContentSize(src, n);
     if (declared == ZSTD_CONTENTSIZE_ERROR)
         return dti_errf(e, DTI_EPARSE, "payload is not a zstd frame");

@@ -19,8 +19,8 @@
 #define TOKEN_MAX 2048
 
 struct token {
-    char hub_url[TOKEN_URL_MAX + 1];           /* https://host:port */
-    char fingerprint[CRYPTO_FP_HEX_LEN + 1];   /* of the hub's TLS certificate */
+    char hub_url[TOKEN_URL_MAX + 1];         /* https://host:port */
+    char fingerprint[CRYPTO_FP_HEX_LEN + 1]; /* of the hub's TLS certificate */
     char unit[UNIT_CODE_MAX + 1];
     uint8_t secret[TOKEN_SECRET_LEN];
 };

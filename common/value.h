@@ -15,11 +15,11 @@
 #define VALUE_TEXT_MAX 2000 /* bytes of UTF-8 in a text value */
 #define ELEMENT_CODE_MAX 64
 #define UNIT_CODE_MAX 32
-#define PERIOD_MAX 7          /* "2023-01" */
-#define AUTHOR_MAX 200        /* bytes of UTF-8 */
-#define COMMENT_MAX 2000      /* bytes of UTF-8 */
-#define AGENT_ID_LEN 16       /* lowercase hex */
-#define ORIGIN_HUB "hub"      /* origin of versions made by the hub operator */
+#define PERIOD_MAX 7     /* "2023-01" */
+#define AUTHOR_MAX 200   /* bytes of UTF-8 */
+#define COMMENT_MAX 2000 /* bytes of UTF-8 */
+#define AGENT_ID_LEN 16  /* lowercase hex */
+#define ORIGIN_HUB "hub" /* origin of versions made by the hub operator */
 
 enum value_kind {
     VALUE_NONE = 0, /* not collected */

@@ -122,16 +122,15 @@ int bundles_gaps_json(sqlite3 *db, uint64_t now_ms, unsigned silent_days, json_t
             uint64_t seq = (uint64_t)sqlite3_column_int64(pk, 0);
             json_array_append_new(parked, json_integer((json_int_t)seq));
             if (seq > expect) /* batches expect .. seq-1 exist but have not arrived */
-                json_array_append_new(missing, json_pack("[I, I]", (json_int_t)expect,
-                                                         (json_int_t)(seq - 1)));
+                json_array_append_new(
+                    missing, json_pack("[I, I]", (json_int_t)expect, (json_int_t)(seq - 1)));
             expect = seq + 1;
         }
         char seen_s[32] = "";
         if (seen)
             format_utc(seen, seen_s);
         uint64_t days = seen && now_ms > seen ? (now_ms - seen) / 86400000u : 0;
-        bool silent = !sqlite3_column_int(st, 5) &&
-                      (seen ? days >= silent_days : true);
+        bool silent = !sqlite3_column_int(st, 5) && (seen ? days >= silent_days : true);
         json_array_append_new(
             arr, json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:s?, s:I, s:b, s:b}", "agent", id,
                            "unit", db_column_str(st, 1), "unit_name", db_column_str(st, 2),

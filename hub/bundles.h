@@ -16,12 +16,12 @@
 #include "ingest.h"
 
 struct bundle_import_report {
-    size_t envelopes;   /* read whole from the file */
-    size_t applied;     /* new batches applied */
-    size_t replays;     /* already held: nothing changed */
-    size_t parked;      /* ahead of a gap: kept until it closes */
-    size_t refused;     /* refused (reason printed through the callback) */
-    size_t receipts;    /* receipt entries (ignored by the hub) */
+    size_t envelopes; /* read whole from the file */
+    size_t applied;   /* new batches applied */
+    size_t replays;   /* already held: nothing changed */
+    size_t parked;    /* ahead of a gap: kept until it closes */
+    size_t refused;   /* refused (reason printed through the callback) */
+    size_t receipts;  /* receipt entries (ignored by the hub) */
 };
 
 /* Called for each envelope: its position, and 0 or the refusal. */

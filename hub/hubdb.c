@@ -395,15 +395,16 @@ int units_import_on(sqlite3 *db, FILE *f, const char *name, const char *today_da
     }
     ncols = nf;
     if (nf < 4 || nf > ARRAY_SIZE(cols)) {
-        r = dti_errf(e, DTI_EPARSE, "%s: header must be code,name,level,parent_code[,valid_from,"
-                                    "valid_to,successor]",
+        r = dti_errf(e, DTI_EPARSE,
+                     "%s: header must be code,name,level,parent_code[,valid_from,"
+                     "valid_to,successor]",
                      name);
         goto out;
     }
     for (size_t i = 0; i < nf; i++)
         if (strcmp(fld[i], cols[i]) != 0) {
-            r = dti_errf(e, DTI_EPARSE, "%s: header column %zu is '%s', expected '%s'", name,
-                         i + 1, fld[i], cols[i]);
+            r = dti_errf(e, DTI_EPARSE, "%s: header column %zu is '%s', expected '%s'", name, i + 1,
+                         fld[i], cols[i]);
             goto out;
         }
     if ((r = db_prepare(db, &st,
@@ -682,11 +683,12 @@ int tokens_redeem(sqlite3 *db, const uint8_t secret[32], const char *agent_id, u
     uint8_t h[CRYPTO_SHA256_LEN];
     crypto_sha256(secret, 32, h);
     sqlite3_stmt *st = NULL;
-    int r = db_prepare(db, &st,
-                       "UPDATE tokens SET used_by = ?2, used_ms = ?3 "
-                       "WHERE secret_hash = ?1 AND (used_by IS NULL OR used_by = ?2) AND expires_ms > ?3 "
-                       "RETURNING unit",
-                       e);
+    int r = db_prepare(
+        db, &st,
+        "UPDATE tokens SET used_by = ?2, used_ms = ?3 "
+        "WHERE secret_hash = ?1 AND (used_by IS NULL OR used_by = ?2) AND expires_ms > ?3 "
+        "RETURNING unit",
+        e);
     if (r < 0)
         return r;
     sqlite3_bind_blob(st, 1, h, sizeof(h), SQLITE_STATIC);
@@ -709,9 +711,8 @@ int agents_create(sqlite3 *db, const char *id, const char *unit, const uint8_t p
                   uint64_t now_ms, struct dti_err *e)
 {
     sqlite3_stmt *st = NULL;
-    int r = db_prepare(db, &st,
-                       "INSERT INTO agents(id, unit, pubkey, enrolled_ms) VALUES (?1, ?2, ?3, ?4)",
-                       e);
+    int r = db_prepare(
+        db, &st, "INSERT INTO agents(id, unit, pubkey, enrolled_ms) VALUES (?1, ?2, ?3, ?4)", e);
     if (r < 0)
         return r;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -767,8 +768,7 @@ int agents_revoke(sqlite3 *db, const char *id, uint64_t now_ms, struct dti_err *
 {
     sqlite3_stmt *st = NULL;
     int r = db_prepare(db, &st,
-                       "UPDATE agents SET revoked_ms = coalesce(revoked_ms, ?2) WHERE id = ?1",
-                       e);
+                       "UPDATE agents SET revoked_ms = coalesce(revoked_ms, ?2) WHERE id = ?1", e);
     if (r < 0)
         return r;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);

@@ -280,12 +280,12 @@ struct batch_ctx {
     uint64_t hub_hlc;
     uint64_t chg; /* last change number used */
     bool clamped;
-    const struct manifest_entry *mf;     /* the batch's unit x period pairs */
-    bool *locked;                        /* ... whether each is locked */
-    const struct framework **fws;        /* ... and the framework in force, or NULL */
-    char (*gone)[256];                   /* ... why the unit was not in effect then, or "" */
+    const struct manifest_entry *mf; /* the batch's unit x period pairs */
+    bool *locked;                    /* ... whether each is locked */
+    const struct framework **fws;    /* ... and the framework in force, or NULL */
+    char (*gone)[256];               /* ... why the unit was not in effect then, or "" */
     size_t nmf;
-    struct receipt_reject *rejects;      /* per-record refusals for the receipt */
+    struct receipt_reject *rejects; /* per-record refusals for the receipt */
     size_t nrejects;
 };
 
@@ -320,8 +320,8 @@ static int apply_record(struct ingest *ing, struct batch_ctx *bc, size_t index,
     /* a value outside its element's bounds is refused, with the bound named; the
      * record changes nothing, the rest of the batch goes on */
     struct dti_err ve = {0};
-    if (bc->fws[pair] && (r = framework_check_value(bc->fws[pair], rec->element, &rec->value,
-                                                    &ve)) < 0) {
+    if (bc->fws[pair] &&
+        (r = framework_check_value(bc->fws[pair], rec->element, &rec->value, &ve)) < 0) {
         struct receipt_reject *rj = &bc->rejects[bc->nrejects++];
         rj->index = (uint32_t)index;
         snprintf(rj->reason, sizeof(rj->reason), "%s", dti_reason(r));
@@ -383,7 +383,7 @@ merge:;
     if (mr.outcome == OUTCOME_DUPLICATE)
         return 0;
 
-    const char *fate_old = mr.conflict == MERGE_CONFLICT_OPEN          ? "conflict"
+    const char *fate_old = mr.conflict == MERGE_CONFLICT_OPEN           ? "conflict"
                            : mr.conflict == MERGE_CONFLICT_BY_AUTHORITY ? "outranked"
                                                                         : "replaced";
     if (mr.becomes_current) {
@@ -461,8 +461,8 @@ static int check_replay(struct ingest *ing, const char *agent, uint64_t seq, con
         if (sqlite3_column_bytes(s, 0) != CRYPTO_SHA256_LEN ||
             memcmp(sqlite3_column_blob(s, 0), hash, CRYPTO_SHA256_LEN) != 0) {
             r = refuse(pb, DTI_ECHAIN,
-                       "batch %" PRIu64 " of agent %s was already received with other content",
-                       seq, agent);
+                       "batch %" PRIu64 " of agent %s was already received with other content", seq,
+                       agent);
         } else {
             buf_reset(receipt);
             r = buf_append(receipt, sqlite3_column_blob(s, 1), (size_t)sqlite3_column_bytes(s, 1));
@@ -542,15 +542,14 @@ static int ingest_one(struct ingest *ing, const void *bytes, size_t len, uint64_
             if (step_done(ing, s, &e, "park batch") == 0)
                 db_commit(ing->db, &e);
         }
-        r = refuse(pb, DTI_EGAP, "agent %s sent batch %" PRIu64 ", the hub expects %" PRIu64,
-                   ag.id, h->seq, ag.last_seq + 1);
+        r = refuse(pb, DTI_EGAP, "agent %s sent batch %" PRIu64 ", the hub expects %" PRIu64, ag.id,
+                   h->seq, ag.last_seq + 1);
         pb->expected_seq = ag.last_seq + 1;
         goto out;
     }
     if (h->has_prev && (!ag.has_last_hash || memcmp(h->prev_hash, ag.last_hash, 32) != 0)) {
-        r = refuse(pb, DTI_ECHAIN,
-                   "batch %" PRIu64 " of agent %s does not link to batch %" PRIu64, h->seq,
-                   ag.id, ag.last_seq);
+        r = refuse(pb, DTI_ECHAIN, "batch %" PRIu64 " of agent %s does not link to batch %" PRIu64,
+                   h->seq, ag.id, ag.last_seq);
         goto out;
     }
     if ((r = units_scope(ing->db, ag.unit, &scope, &nscope, &e)) < 0) {

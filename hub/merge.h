@@ -38,13 +38,13 @@ struct merge_input {
 
 enum merge_conflict {
     MERGE_NO_CONFLICT = 0,
-    MERGE_CONFLICT_OPEN,           /* equal authority: a person must decide */
-    MERGE_CONFLICT_BY_AUTHORITY,   /* decided by authority, recorded as resolved */
+    MERGE_CONFLICT_OPEN,         /* equal authority: a person must decide */
+    MERGE_CONFLICT_BY_AUTHORITY, /* decided by authority, recorded as resolved */
 };
 
 struct merge_result {
-    int outcome;        /* enum outcome (receipt.h); an open conflict whose incoming
-                         * version wins for now is OUTCOME_CONFLICT_CURRENT */
+    int outcome; /* enum outcome (receipt.h); an open conflict whose incoming
+                  * version wins for now is OUTCOME_CONFLICT_CURRENT */
     bool becomes_current;
     enum merge_conflict conflict;
     bool future_clamped; /* the incoming clock was ahead beyond the bound */

@@ -98,9 +98,8 @@ static int audit(sqlite3 *db, const struct actor *who, const char *action, const
                  struct dti_err *e)
 {
     sqlite3_stmt *st = NULL;
-    int r = db_prepare(db, &st,
-                       "INSERT INTO audit(at_ms, actor, action, detail) VALUES (?1, ?2, ?3, ?4)",
-                       e);
+    int r = db_prepare(
+        db, &st, "INSERT INTO audit(at_ms, actor, action, detail) VALUES (?1, ?2, ?3, ?4)", e);
     if (r < 0)
         return r;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)who->now_ms);
@@ -141,9 +140,9 @@ static int notify(sqlite3 *db, const char *agent, const char *unit, const char *
 
 /* Make v the key's current value as a new hub version; the old current goes
  * to history with fate. */
-static int write_hub_version(sqlite3 *db, const char *unit, const char *element,
-                             const char *period, const struct value *v, const char *comment,
-                             const char *fate, const struct actor *who, struct dti_err *e)
+static int write_hub_version(sqlite3 *db, const char *unit, const char *element, const char *period,
+                             const struct value *v, const char *comment, const char *fate,
+                             const struct actor *who, struct dti_err *e)
 {
     uint64_t hlc, chg;
     sqlite3_stmt *st = NULL;
@@ -250,8 +249,7 @@ int reconcile_resolve(sqlite3 *db, int64_t id, enum resolve_keep keep, const str
         }
         value = chosen.v;
     }
-    if ((r = write_hub_version(db, unit, element, period, &value, comment, "resolved", who, e)) <
-        0)
+    if ((r = write_hub_version(db, unit, element, period, &value, comment, "resolved", who, e)) < 0)
         goto out;
 
     /* every open conflict on the key is settled by this one authoritative value */
@@ -298,8 +296,8 @@ int reconcile_resolve(sqlite3 *db, int64_t id, enum resolve_keep keep, const str
             goto out;
         const char *kind = pv.found && value_equal(&pv.v, &value) ? "upheld" : "overruled";
         version_release(&pv);
-        if ((r = notify(db, parties[i].origin, unit, element, period, parties[i].hlc, kind,
-                        comment, who, e)) < 0)
+        if ((r = notify(db, parties[i].origin, unit, element, period, parties[i].hlc, kind, comment,
+                        who, e)) < 0)
             goto out;
     }
     char txt[128], *detail;
@@ -341,8 +339,9 @@ static int check_scope_args(sqlite3 *db, const char *period, const char *unit, c
 
 static char *scope_text(const char *unit, const char *level)
 {
-    return unit ? xasprintf("unit %s", unit) : level ? xasprintf("level %s", level)
-                                                     : xstrdup("the whole province");
+    return unit    ? xasprintf("unit %s", unit)
+           : level ? xasprintf("level %s", level)
+                   : xstrdup("the whole province");
 }
 
 int reconcile_lock(sqlite3 *db, const char *period, const char *unit, const char *level,
@@ -475,8 +474,7 @@ struct amendment {
     char *txt;
 };
 
-static int load_pending_amendment(sqlite3 *db, int64_t id, struct amendment *a,
-                                  struct dti_err *e)
+static int load_pending_amendment(sqlite3 *db, int64_t id, struct amendment *a, struct dti_err *e)
 {
     sqlite3_stmt *st = NULL;
     memset(a, 0, sizeof(*a));
@@ -519,9 +517,9 @@ static int decide_amendment(sqlite3 *db, int64_t id, bool accept, const char *co
         return r;
     if ((r = load_pending_amendment(db, id, &a, e)) < 0)
         goto out;
-    if (accept && (r = write_hub_version(db, a.unit, a.element, a.period, &a.v,
-                                         comment ? comment : "amendment accepted", "amended", who,
-                                         e)) < 0)
+    if (accept &&
+        (r = write_hub_version(db, a.unit, a.element, a.period, &a.v,
+                               comment ? comment : "amendment accepted", "amended", who, e)) < 0)
         goto out;
     if ((r = db_prepare(db, &st,
                         "UPDATE amendments SET status = ?2, decided_ms = ?3, decided_by = ?4, "
@@ -535,8 +533,8 @@ static int decide_amendment(sqlite3 *db, int64_t id, bool accept, const char *co
     db_bind_text_or_null(st, 5, comment);
     r = run(db, st, "decide amendment", e);
     st = NULL;
-    if (r < 0 || (r = notify(db, a.origin, a.unit, a.element, a.period, a.hlc, status, comment,
-                             who, e)) < 0)
+    if (r < 0 ||
+        (r = notify(db, a.origin, a.unit, a.element, a.period, a.hlc, status, comment, who, e)) < 0)
         goto out;
     char *detail = xasprintf("amendment %" PRId64 " on %s/%s/%s %s%s%s", id, a.unit, a.element,
                              a.period, status, comment ? ": " : "", comment ? comment : "");
@@ -583,8 +581,8 @@ static json_t *str_or_null(const char *s)
 }
 
 /* {"version", "agent", "value", "author", "comment", "batch", "kept_as"} of one version */
-static json_t *version_json(sqlite3 *db, const char *unit, const char *element,
-                            const char *period, uint64_t hlc, const char *origin)
+static json_t *version_json(sqlite3 *db, const char *unit, const char *element, const char *period,
+                            uint64_t hlc, const char *origin)
 {
     char ver[40];
     struct version v;
@@ -613,9 +611,9 @@ static json_t *conflict_row_json(sqlite3 *db, sqlite3_stmt *st, bool full)
 {
     const char *unit = db_column_str(st, 1), *element = db_column_str(st, 2),
                *period = db_column_str(st, 3);
-    json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s}", "id", (json_int_t)sqlite3_column_int64(st, 0),
-                          "unit", unit, "element", element, "period", period, "status",
-                          db_column_str(st, 12));
+    json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s}", "id",
+                          (json_int_t)sqlite3_column_int64(st, 0), "unit", unit, "element", element,
+                          "period", period, "status", db_column_str(st, 12));
     json_object_set_new(o, "created", time_json((uint64_t)sqlite3_column_int64(st, 14)));
     if (full)
         json_object_set_new(o, "base",
@@ -677,8 +675,8 @@ int reconcile_conflict_json(sqlite3 *db, int64_t id, json_t **out, struct dti_er
     }
     json_t *o = conflict_row_json(db, st, true);
     json_t *hist = NULL;
-    r = reconcile_history_json(db, db_column_str(st, 1), db_column_str(st, 2),
-                               db_column_str(st, 3), &hist, e);
+    r = reconcile_history_json(db, db_column_str(st, 1), db_column_str(st, 2), db_column_str(st, 3),
+                               &hist, e);
     sqlite3_finalize(st);
     if (r < 0) {
         json_decref(o);
@@ -708,16 +706,14 @@ int reconcile_amendments_json(sqlite3 *db, const char *status, json_t **out, str
         char ver[40];
         db_column_value(st, 4, &v);
         hlc_format((uint64_t)sqlite3_column_int64(st, 7), ver);
-        json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:o, s:I, s:s, s:o}",
-                              "id", (json_int_t)sqlite3_column_int64(st, 0), "unit",
-                              db_column_str(st, 1), "element", db_column_str(st, 2), "period",
-                              db_column_str(st, 3), "value", cli_json_value(&v), "version", ver,
-                              "agent", db_column_str(st, 8), "author",
-                              str_or_null(db_column_str(st, 9)), "comment",
-                              str_or_null(db_column_str(st, 10)), "batch",
-                              (json_int_t)sqlite3_column_int64(st, 11), "status",
-                              db_column_str(st, 12), "received",
-                              time_json((uint64_t)sqlite3_column_int64(st, 13)));
+        json_t *o = json_pack(
+            "{s:I, s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:o, s:I, s:s, s:o}", "id",
+            (json_int_t)sqlite3_column_int64(st, 0), "unit", db_column_str(st, 1), "element",
+            db_column_str(st, 2), "period", db_column_str(st, 3), "value", cli_json_value(&v),
+            "version", ver, "agent", db_column_str(st, 8), "author",
+            str_or_null(db_column_str(st, 9)), "comment", str_or_null(db_column_str(st, 10)),
+            "batch", (json_int_t)sqlite3_column_int64(st, 11), "status", db_column_str(st, 12),
+            "received", time_json((uint64_t)sqlite3_column_int64(st, 13)));
         if (strcmp(db_column_str(st, 12), "pending") != 0) {
             json_object_set_new(o, "decided", time_json((uint64_t)sqlite3_column_int64(st, 14)));
             json_object_set_new(o, "decided_by", str_or_null(db_column_str(st, 15)));
@@ -744,12 +740,12 @@ int reconcile_locks_json(sqlite3 *db, json_t **out, struct dti_err *e)
     while (sqlite3_step(st) == SQLITE_ROW) {
         const char *unit = db_column_str(st, 2), *level = db_column_str(st, 3);
         char *scope = scope_text(*unit ? unit : NULL, *level ? level : NULL);
-        json_array_append_new(
-            arr, json_pack("{s:I, s:s, s:s, s:s, s:o, s:s}", "id",
-                           (json_int_t)sqlite3_column_int64(st, 0), "period",
-                           db_column_str(st, 1), "scope", scope, "state", db_column_str(st, 4),
-                           "since", time_json((uint64_t)sqlite3_column_int64(st, 5)), "by",
-                           db_column_str(st, 6)));
+        json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:s, s:o, s:s}", "id",
+                                             (json_int_t)sqlite3_column_int64(st, 0), "period",
+                                             db_column_str(st, 1), "scope", scope, "state",
+                                             db_column_str(st, 4), "since",
+                                             time_json((uint64_t)sqlite3_column_int64(st, 5)), "by",
+                                             db_column_str(st, 6)));
         free(scope);
     }
     sqlite3_finalize(st);
@@ -757,8 +753,8 @@ int reconcile_locks_json(sqlite3 *db, json_t **out, struct dti_err *e)
     return 0;
 }
 
-int reconcile_history_json(sqlite3 *db, const char *unit, const char *element,
-                           const char *period, json_t **out, struct dti_err *e)
+int reconcile_history_json(sqlite3 *db, const char *unit, const char *element, const char *period,
+                           json_t **out, struct dti_err *e)
 {
     sqlite3_stmt *st = NULL;
     int r = db_prepare(
@@ -790,11 +786,9 @@ int reconcile_history_json(sqlite3 *db, const char *unit, const char *element,
                               db_column_str(st, 1), "value", cli_json_value(&v), "author",
                               str_or_null(db_column_str(st, 5)), "comment",
                               str_or_null(db_column_str(st, 6)), "batch",
-                              seq ? json_integer(seq) : json_null(), "fate",
-                              db_column_str(st, 8));
+                              seq ? json_integer(seq) : json_null(), "fate", db_column_str(st, 8));
         if (sqlite3_column_int64(st, 9))
-            json_object_set_new(o, "fate_since",
-                                time_json((uint64_t)sqlite3_column_int64(st, 9)));
+            json_object_set_new(o, "fate_since", time_json((uint64_t)sqlite3_column_int64(st, 9)));
         json_array_append_new(arr, o);
     }
     sqlite3_finalize(st);

@@ -63,8 +63,7 @@ int reconcile_conflicts_json(sqlite3 *db, const char *status, const char *unit, 
 int reconcile_conflict_json(sqlite3 *db, int64_t id, json_t **out, struct dti_err *e);
 int reconcile_amendments_json(sqlite3 *db, const char *status, json_t **out, struct dti_err *e);
 int reconcile_locks_json(sqlite3 *db, json_t **out, struct dti_err *e);
-int reconcile_history_json(sqlite3 *db, const char *unit, const char *element,
-                           const char *period, json_t **out, struct dti_err *e);
-
+int reconcile_history_json(sqlite3 *db, const char *unit, const char *element, const char *period,
+                           json_t **out, struct dti_err *e);
 
 #endif

@@ -31,7 +31,7 @@
 #define CT_PROTOBUF HTTPSD_CT_PROTOBUF
 #define PULL_CONTEXT "dti-pull-v1\n"
 
-#define SERVE_CACHE_KIB (128 * 1024)  /* page cache of the serving connection */
+#define SERVE_CACHE_KIB (128 * 1024) /* page cache of the serving connection */
 #define CHECKPOINT_EVERY_MS 200
 
 /* WAL checkpoints run on their own thread and connection, so copying pages
@@ -95,8 +95,8 @@ static void on_enroll(struct server *s, struct evhttp_request *req)
     const unsigned char *body = body_of(req, &len);
     struct problem pb;
     uint64_t now = wall_ms();
-    if (enrol_handle(s->db, s->hub, body, len, now, ingest_hlc_now(s->ingest, now), &s->out,
-                     &pb) < 0) {
+    if (enrol_handle(s->db, s->hub, body, len, now, ingest_hlc_now(s->ingest, now), &s->out, &pb) <
+        0) {
         reply_problem(s, req, &pb);
         return;
     }
@@ -329,7 +329,8 @@ int server_open(struct server **out, const struct server_config *cfg, sqlite3 *d
     buf_init(&s->out, (16u << 20));
     char pragma[64];
     snprintf(pragma, sizeof(pragma), "PRAGMA cache_size=-%d", SERVE_CACHE_KIB);
-    if ((r = db_exec(db, pragma, e)) < 0 || (r = db_exec(db, "PRAGMA wal_autocheckpoint=0", e)) < 0 ||
+    if ((r = db_exec(db, pragma, e)) < 0 ||
+        (r = db_exec(db, "PRAGMA wal_autocheckpoint=0", e)) < 0 ||
         (r = checkpointer_start(&s->ckpt, db, e)) < 0)
         goto fail;
     if ((r = ingest_open(&s->ingest, db, hub, e)) < 0)

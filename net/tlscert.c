@@ -170,14 +170,16 @@ int tlscert_generate(const char *host, const char *cert_path, const char *key_pa
     pkey = EVP_EC_gen("P-256");
     x = pkey ? make_cert(pkey, host) : NULL;
     if (!x) {
-        r = dti_errf(e, DTI_ECRYPTO, "cannot make certificate for '%s': %s", host, crypto_last_error());
+        r = dti_errf(e, DTI_ECRYPTO, "cannot make certificate for '%s': %s", host,
+                     crypto_last_error());
         goto out;
     }
     kbio = BIO_new(BIO_s_secmem());
     cbio = BIO_new(BIO_s_mem());
     if (!kbio || !cbio || !PEM_write_bio_PrivateKey(kbio, pkey, NULL, NULL, 0, NULL, NULL) ||
         !PEM_write_bio_X509(cbio, x)) {
-        r = dti_errf(e, DTI_ECRYPTO, "cannot encode certificate for '%s': %s", host, crypto_last_error());
+        r = dti_errf(e, DTI_ECRYPTO, "cannot encode certificate for '%s': %s", host,
+                     crypto_last_error());
         goto out;
     }
     /* key first: a failure in between leaves a key that does not match the old certificate,
@@ -230,7 +232,8 @@ static int load_cert(const char *path, X509 **out, struct dti_err *e)
     x = PEM_read_bio_X509(bio, NULL, crypto_no_passphrase, NULL);
     BIO_free(bio);
     if (!x)
-        return dti_errf(e, DTI_EPARSE, "cannot read certificate '%s': %s", path, crypto_last_error());
+        return dti_errf(e, DTI_EPARSE, "cannot read certificate '%s': %s", path,
+                        crypto_last_error());
     *out = x;
     return 0;
 }

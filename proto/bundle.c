@@ -21,8 +21,8 @@ struct bundle_writer {
 
 struct bundle_reader {
     FILE *f;
-    uint64_t pos;    /* bytes consumed */
-    uint64_t start;  /* where the last entry began */
+    uint64_t pos;   /* bytes consumed */
+    uint64_t start; /* where the last entry began */
     uint32_t count;
     bool done;
 };
@@ -156,8 +156,7 @@ int bundle_next(struct bundle_reader *r, char *kind, struct buf *entry, struct d
                             r->start, len, r->count);
         uint8_t extra;
         if (fread(&extra, 1, 1, r->f) == 1)
-            return dti_errf(e, DTI_EPARSE, "offset %" PRIu64 ": bytes after the trailer",
-                            r->pos);
+            return dti_errf(e, DTI_EPARSE, "offset %" PRIu64 ": bytes after the trailer", r->pos);
         r->done = true;
         return 0;
     }
@@ -166,9 +165,9 @@ int bundle_next(struct bundle_reader *r, char *kind, struct buf *entry, struct d
         return dti_errf(e, DTI_EPARSE, "offset %" PRIu64 ": unknown entry kind 0x%02x", r->start,
                         head[0]);
     if (len > lim)
-        return dti_errf(e, DTI_ETOOBIG, "offset %" PRIu64 ": entry of %" PRIu32
-                                        " bytes exceeds %zu",
-                        r->start, len, lim);
+        return dti_errf(e, DTI_ETOOBIG,
+                        "offset %" PRIu64 ": entry of %" PRIu32 " bytes exceeds %zu", r->start, len,
+                        lim);
     if (r->count >= BUNDLE_MAX_ENTRIES)
         return dti_errf(e, DTI_ETOOBIG, "offset %" PRIu64 ": more than %d entries", r->start,
                         BUNDLE_MAX_ENTRIES);

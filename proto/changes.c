@@ -127,8 +127,7 @@ int changes_open(const void *bytes, size_t len, const uint8_t hub_pub[CRYPTO_PUB
     hubsigned_free(hs);
     r = DTI_EPARSE;
     if (!m || m->n_changes > CHANGES_PAGE_MAX || m->n_notices > CHANGES_PAGE_MAX ||
-        m->n_frameworks > CHANGES_PAGE_MAX ||
-        !origin_valid(m->agent_id) ||
+        m->n_frameworks > CHANGES_PAGE_MAX || !origin_valid(m->agent_id) ||
         strlen(m->agent_id) != AGENT_ID_LEN || m->next < m->after) {
         dti_errf(e, r, "change page is malformed");
         goto fail;
@@ -203,8 +202,8 @@ int changes_open(const void *bytes, size_t len, const uint8_t hub_pub[CRYPTO_PUB
     for (size_t i = 0; i < m->n_frameworks; i++) {
         const Dti__V1__FrameworkDoc *d = m->frameworks[i];
         size_t jl = strlen(d->json);
-        if (d->version == 0 || !period_valid(d->period) || !unit_code_valid(d->level) ||
-            jl == 0 || jl > FRAMEWORK_JSON_MAX || !utf8_valid_json(d->json, jl)) {
+        if (d->version == 0 || !period_valid(d->period) || !unit_code_valid(d->level) || jl == 0 ||
+            jl > FRAMEWORK_JSON_MAX || !utf8_valid_json(d->json, jl)) {
             dti_errf(e, r, "framework %zu is invalid", i);
             goto fail;
         }

@@ -34,8 +34,8 @@ struct notice {
     const char *unit;
     const char *element;
     const char *period;
-    uint64_t hlc;        /* the agent's version */
-    const char *kind;    /* "overruled", "upheld", "accepted", "rejected" */
+    uint64_t hlc;     /* the agent's version */
+    const char *kind; /* "overruled", "upheld", "accepted", "rejected" */
     const char *comment;
     const char *by;
 };
@@ -66,7 +66,7 @@ struct changes_page {
     struct notice *notices; /* owned when opened */
     size_t nframeworks;
     struct framework_doc *frameworks; /* owned when opened */
-    void *msg;            /* owned when opened: backs the strings */
+    void *msg;                        /* owned when opened: backs the strings */
 };
 
 int changes_seal(const struct changes_page *p, const struct signer *hub, struct buf *out,

@@ -139,8 +139,8 @@ int enroll_response_open(const void *bytes, size_t len, struct enroll_response *
         goto out;
     r = DTI_EPARSE;
     if (m->n_scope_levels != 0 && m->n_scope_levels != m->n_scope) {
-        dti_errf(e, r, "enrolment response has %zu levels for %zu scope units",
-                 m->n_scope_levels, m->n_scope);
+        dti_errf(e, r, "enrolment response has %zu levels for %zu scope units", m->n_scope_levels,
+                 m->n_scope);
         goto out;
     }
     rs->scope_levels = xcalloc(m->n_scope ? m->n_scope : 1, sizeof(*rs->scope_levels));

@@ -208,8 +208,8 @@ static bool is_small_integer(double d)
 }
 
 int batch_builder_seal(struct batch_builder *b, const struct batch_header *h,
-                       const struct signer *s, struct buf *out,
-                       uint8_t hash[CRYPTO_SHA256_LEN], struct dti_err *e)
+                       const struct signer *s, struct buf *out, uint8_t hash[CRYPTO_SHA256_LEN],
+                       struct dti_err *e)
 {
     int r = 0;
     Dti__V1__Record *recs = xcalloc(b->n, sizeof(*recs));
@@ -413,8 +413,8 @@ int envelope_parse(const void *bytes, size_t len, struct envelope **out, struct 
     }
     if ((h->seq == 1 && h->prev_hash.len != 0) ||
         (h->seq > 1 && h->prev_hash.len != CRYPTO_SHA256_LEN)) {
-        dti_errf(e, r, "header: previous hash is %zu bytes for sequence %" PRIu64,
-                 h->prev_hash.len, h->seq);
+        dti_errf(e, r, "header: previous hash is %zu bytes for sequence %" PRIu64, h->prev_hash.len,
+                 h->seq);
         goto fail;
     }
     if (h->payload_type != DTI__V1__PAYLOAD_TYPE__PAYLOAD_BATCH) {
@@ -490,8 +490,8 @@ size_t envelope_manifest(const struct envelope *env, const struct manifest_entry
 int envelope_verify(const struct envelope *env, const uint8_t pub[CRYPTO_PUBKEY_LEN],
                     struct dti_err *e)
 {
-    int r = crypto_verify(pub, env->env->signed_.data, env->env->signed_.len,
-                          env->env->signature.data);
+    int r =
+        crypto_verify(pub, env->env->signed_.data, env->env->signed_.len, env->env->signature.data);
     if (r < 0)
         return dti_errf(e, DTI_EBADSIG, "signature of batch %" PRIu64 " from agent %s is invalid",
                         env->hdr.seq, env->hdr.agent_id);
@@ -511,8 +511,7 @@ static int check_strings(const Dti__V1__Batch *b, struct dti_err *e)
     return 0;
 }
 
-int envelope_records(struct envelope *env, const struct record **recs, size_t *n,
-                     struct dti_err *e)
+int envelope_records(struct envelope *env, const struct record **recs, size_t *n, struct dti_err *e)
 {
     if (env->recs) {
         *recs = env->recs;
@@ -562,7 +561,11 @@ int envelope_records(struct envelope *env, const struct record **recs, size_t *n
     for (size_t i = 0; i < b->n_records; i++) {
         const Dti__V1__Record *pr = b->records[i];
         struct record *rec = &env->recs[i];
-        uint32_t idx[] = {pr->unit, pr->element, pr->period, pr->base_origin, pr->author,
+        uint32_t idx[] = {pr->unit,
+                          pr->element,
+                          pr->period,
+                          pr->base_origin,
+                          pr->author,
                           pr->comment,
                           pr->value_case == DTI__V1__RECORD__VALUE_TEXT ? pr->text : 0};
         for (size_t k = 0; k < ARRAY_SIZE(idx); k++)
@@ -616,8 +619,7 @@ int envelope_records(struct envelope *env, const struct record **recs, size_t *n
         }
         /* hlc += delta with the arithmetic checked: a version is in (0, 2^64) */
         uint64_t next = hlc + (uint64_t)pr->hlc_delta;
-        if ((pr->hlc_delta >= 0 && next < hlc) || (pr->hlc_delta < 0 && next >= hlc) ||
-            next == 0) {
+        if ((pr->hlc_delta >= 0 && next < hlc) || (pr->hlc_delta < 0 && next >= hlc) || next == 0) {
             dti_errf(e, r, "record %zu: version timestamp out of range", i);
             goto out_counts;
         }

@@ -21,10 +21,10 @@
 #include "err.h"
 #include "value.h"
 
-#define BATCH_MAX_RECORDS 5000           /* records in one batch */
-#define BATCH_MAX_PAYLOAD (8u << 20)     /* payload bytes after decompression */
-#define ENVELOPE_MAX (4u << 20)          /* bytes of one envelope on the wire */
-#define BATCH_MAX_MANIFEST 256           /* distinct unit x period pairs in one batch */
+#define BATCH_MAX_RECORDS 5000       /* records in one batch */
+#define BATCH_MAX_PAYLOAD (8u << 20) /* payload bytes after decompression */
+#define ENVELOPE_MAX (4u << 20)      /* bytes of one envelope on the wire */
+#define BATCH_MAX_MANIFEST 256       /* distinct unit x period pairs in one batch */
 
 /* One edit of one data value, as it travels. Strings are borrowed. */
 struct record {
@@ -67,8 +67,8 @@ size_t batch_builder_payload_estimate(const struct batch_builder *b);
  * taken from the builder. The builder can then be freed.
  */
 int batch_builder_seal(struct batch_builder *b, const struct batch_header *h,
-                       const struct signer *s, struct buf *out,
-                       uint8_t hash[CRYPTO_SHA256_LEN], struct dti_err *e);
+                       const struct signer *s, struct buf *out, uint8_t hash[CRYPTO_SHA256_LEN],
+                       struct dti_err *e);
 void batch_builder_free(struct batch_builder *b);
 
 /* --- opening (hub, relay) --- */

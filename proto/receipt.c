@@ -109,7 +109,8 @@ int receipt_open(const void *bytes, size_t len, const uint8_t hub_pub[CRYPTO_PUB
     rc->n = rb->n_outcomes;
     rc->outcomes = xcalloc(rc->n ? rc->n : 1, 1);
     for (size_t i = 0; i < rc->n; i++) {
-        if ((int)rb->outcomes[i] < OUTCOME_ACCEPTED || (int)rb->outcomes[i] > OUTCOME_CONFLICT_CURRENT) {
+        if ((int)rb->outcomes[i] < OUTCOME_ACCEPTED ||
+            (int)rb->outcomes[i] > OUTCOME_CONFLICT_CURRENT) {
             dti_errf(e, r, "receipt outcome %zu is unknown", i);
             goto out;
         }

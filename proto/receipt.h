@@ -15,12 +15,12 @@
 #include "value.h"
 
 enum outcome {
-    OUTCOME_ACCEPTED = 1,   /* became the current value */
-    OUTCOME_DUPLICATE = 2,  /* this exact version was already held */
-    OUTCOME_SUPERSEDED = 3, /* kept in history; another version stays current */
-    OUTCOME_CONFLICT = 4,   /* concurrent with the current value; in the operator's queue */
-    OUTCOME_REJECTED = 5,   /* refused, with a reason */
-    OUTCOME_AMENDMENT = 6,  /* period locked: kept as an amendment pending acceptance */
+    OUTCOME_ACCEPTED = 1,         /* became the current value */
+    OUTCOME_DUPLICATE = 2,        /* this exact version was already held */
+    OUTCOME_SUPERSEDED = 3,       /* kept in history; another version stays current */
+    OUTCOME_CONFLICT = 4,         /* concurrent with the current value; in the operator's queue */
+    OUTCOME_REJECTED = 5,         /* refused, with a reason */
+    OUTCOME_AMENDMENT = 6,        /* period locked: kept as an amendment pending acceptance */
     OUTCOME_CONFLICT_CURRENT = 7, /* concurrent, queued, and this version is in use meanwhile */
 };
 
@@ -29,7 +29,7 @@ const char *outcome_name(int outcome);
 
 struct receipt_reject {
     uint32_t index;
-    char reason[40];   /* wire reason code, see err.h */
+    char reason[40]; /* wire reason code, see err.h */
     char message[256];
 };
 
@@ -39,8 +39,8 @@ struct receipt {
     uint8_t batch_hash[CRYPTO_SHA256_LEN];
     uint64_t hub_hlc;
     uint64_t received_ms;
-    size_t n;                       /* records in the batch */
-    uint8_t *outcomes;              /* n entries, enum outcome; owned */
+    size_t n;          /* records in the batch */
+    uint8_t *outcomes; /* n entries, enum outcome; owned */
     size_t nrejects;
     struct receipt_reject *rejects; /* owned */
 };

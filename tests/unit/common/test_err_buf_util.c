@@ -86,8 +86,7 @@ static void test_err_table(void **state)
 
 static void test_err_transient(void **state)
 {
-    int transient[] = {DTI_EBUSY, DTI_EUNREACHABLE, DTI_ETIMEOUT, DTI_EUNAVAILABLE,
-                       DTI_ERELAYED};
+    int transient[] = {DTI_EBUSY, DTI_EUNREACHABLE, DTI_ETIMEOUT, DTI_EUNAVAILABLE, DTI_ERELAYED};
     int found = 0;
 
     for (int c = DTI__FIRST + 1; c < DTI__LAST; c++) {

@@ -127,8 +127,8 @@ static void test_winner_independent_of_order(void **state)
             int want_xy = rxy.becomes_current ? OUTCOME_CONFLICT_CURRENT : OUTCOME_CONFLICT;
             int want_yx = ryx.becomes_current ? OUTCOME_CONFLICT_CURRENT : OUTCOME_CONFLICT;
             if (rxy.outcome != want_xy || ryx.outcome != want_yx ||
-                rxy.becomes_current == ryx.becomes_current ||
-                rxy.conflict != MERGE_CONFLICT_OPEN || ryx.conflict != MERGE_CONFLICT_OPEN) {
+                rxy.becomes_current == ryx.becomes_current || rxy.conflict != MERGE_CONFLICT_OPEN ||
+                ryx.conflict != MERGE_CONFLICT_OPEN) {
                 print_error("versions %zu and %zu: outcomes %s/%s, want conflict\n", i, j,
                             outcome_name(rxy.outcome), outcome_name(ryx.outcome));
                 fail();

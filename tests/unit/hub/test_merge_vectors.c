@@ -202,9 +202,12 @@ static int get_enum(struct kvfile *f, const char *key, const char *const *names,
 }
 
 static const char *const outcome_names[] = {
-    [OUTCOME_ACCEPTED] = "accepted",     [OUTCOME_DUPLICATE] = "duplicate",
-    [OUTCOME_SUPERSEDED] = "superseded", [OUTCOME_CONFLICT] = "conflict",
-    [OUTCOME_REJECTED] = "rejected",     [OUTCOME_AMENDMENT] = "amendment",
+    [OUTCOME_ACCEPTED] = "accepted",
+    [OUTCOME_DUPLICATE] = "duplicate",
+    [OUTCOME_SUPERSEDED] = "superseded",
+    [OUTCOME_CONFLICT] = "conflict",
+    [OUTCOME_REJECTED] = "rejected",
+    [OUTCOME_AMENDMENT] = "amendment",
     [OUTCOME_CONFLICT_CURRENT] = "conflict_current",
 };
 static const char *const conflict_names[] = {

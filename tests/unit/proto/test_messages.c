@@ -191,7 +191,7 @@ static void test_receipt_roundtrip(void **state)
 
 static void test_outcome_names(void **state)
 {
-    static const char *const names[] = {"accepted", "duplicate", "superseded", "conflict",
+    static const char *const names[] = {"accepted", "duplicate", "superseded",      "conflict",
                                         "rejected", "amendment", "conflict_current"};
     for (int i = 0; i < 7; i++)
         assert_string_equal(outcome_name(OUTCOME_ACCEPTED + i), names[i]);
