@@ -20,6 +20,7 @@
 struct http_client {
     CURL *curl;
     char *base;
+    char *via; /* "X-DTI-Via: <agent id>" or NULL */
     char pin[CRYPTO_FP_HEX_LEN + 1];
     bool pin_failed;
     char seen[CRYPTO_FP_HEX_LEN + 1];
@@ -103,10 +104,17 @@ int http_client_new(struct http_client **out, const char *base_url,
     return 0;
 }
 
+void http_client_set_via(struct http_client *c, const char *agent_id)
+{
+    free(c->via);
+    c->via = agent_id ? xasprintf("X-DTI-Via: %s", agent_id) : NULL;
+}
+
 void http_client_free(struct http_client *c)
 {
     if (!c)
         return;
+    free(c->via);
     curl_easy_cleanup(c->curl);
     free(c->base);
     free(c);
@@ -157,6 +165,8 @@ static int do_post(void *ctx, const char *path, const void *body, size_t len, st
     struct http_client *c = ctx;
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/x-protobuf");
     h = curl_slist_append(h, "Expect:");
+    if (c->via)
+        h = curl_slist_append(h, c->via);
     curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
     curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
@@ -172,6 +182,8 @@ static int do_get(void *ctx, const char *path, const char *const *headers, struc
     struct curl_slist *h = NULL;
     for (size_t i = 0; headers && headers[i]; i++)
         h = curl_slist_append(h, headers[i]);
+    if (c->via)
+        h = curl_slist_append(h, c->via);
     curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
     int r = perform(c, path, h, resp, e);
     curl_slist_free_all(h);

@@ -193,6 +193,7 @@ static int new_transport(struct store *st, struct http_client **hc, struct trans
         return r;
     if ((r = http_client_new(hc, id.hub_url, id.fingerprint, e)) < 0)
         return r;
+    http_client_set_via(*hc, id.agent_id);
     *t = http_transport(*hc);
     return 0;
 }

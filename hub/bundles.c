@@ -32,7 +32,8 @@ int bundles_import(struct ingest *ing, FILE *f, uint64_t now_ms, bundle_import_c
         struct problem pb;
         int replay;
         size_t index = rep->envelopes++;
-        int ir = ingest_envelope(ing, entry.data, entry.len, now_ms, &receipt, &replay, &pb);
+        int ir = ingest_envelope_via(ing, entry.data, entry.len, now_ms, "bundle", &receipt,
+                                     &replay, &pb);
         if (ir == 0 && replay)
             rep->replays++;
         else if (ir == 0)
@@ -100,8 +101,12 @@ int bundles_gaps_json(sqlite3 *db, uint64_t now_ms, unsigned silent_days, json_t
     sqlite3_stmt *st = NULL, *pk = NULL;
     int r = db_prepare(db, &st,
                        "SELECT a.id, a.unit, coalesce(u.name, ''), a.last_seq, "
-                       "coalesce(a.last_seen_ms, 0), a.revoked_ms IS NOT NULL "
-                       "FROM agents a LEFT JOIN units u ON u.code = a.unit ORDER BY a.unit, a.id",
+                       "coalesce(a.last_seen_ms, 0), a.revoked_ms IS NOT NULL, "
+                       "coalesce(a.last_via, ''), coalesce(v.unit, ''), "
+                       "coalesce(vu.name, '') FROM agents a "
+                       "LEFT JOIN units u ON u.code = a.unit "
+                       "LEFT JOIN agents v ON v.id = a.last_via "
+                       "LEFT JOIN units vu ON vu.code = v.unit ORDER BY a.unit, a.id",
                        e);
     if (r < 0)
         return r;
@@ -137,6 +142,16 @@ int bundles_gaps_json(sqlite3 *db, uint64_t now_ms, unsigned silent_days, json_t
                            "last_seq", (json_int_t)last, "missing", missing, "parked", parked,
                            "last_seen", seen ? seen_s : NULL, "days_silent", (json_int_t)days,
                            "silent", silent, "revoked", sqlite3_column_int(st, 5) != 0));
+        /* the road of its last batch, when not its own link: a district relay or a bundle */
+        json_t *o = json_array_get(arr, json_array_size(arr) - 1);
+        const char *via = db_column_str(st, 6);
+        if (*via)
+            json_object_set_new(o, "via",
+                                !strcmp(via, "bundle")
+                                    ? json_pack("{s:s}", "road", "bundle")
+                                    : json_pack("{s:s, s:s, s:s, s:s}", "road", "relay", "agent",
+                                                via, "unit", db_column_str(st, 7), "unit_name",
+                                                db_column_str(st, 8)));
     }
     sqlite3_finalize(st);
     sqlite3_finalize(pk);

@@ -141,6 +141,10 @@ static const char *const hub_migrations[] = {
     "INSERT INTO unit_parents(unit, parent, valid_from) "
     "  SELECT code, parent, valid_from FROM units WHERE parent IS NOT NULL;"
     "INSERT INTO unit_names(unit, name, valid_from) SELECT code, name, valid_from FROM units;",
+    /* 7: which road a batch took: NULL direct, a relaying district agent's id, or
+     * "bundle" - informational, for 'dti-hub gaps' */
+    "ALTER TABLE batches ADD COLUMN via TEXT;"
+    "ALTER TABLE agents ADD COLUMN last_via TEXT;",
 };
 
 int hubdb_open(sqlite3 **out, const char *dir, bool create, struct dti_err *e)

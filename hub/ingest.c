@@ -48,9 +48,9 @@ enum stmt_id {
 static const char *const stmt_sql[ST__COUNT] = {
     [ST_BATCH_GET] = "SELECT hash, receipt FROM batches WHERE agent = ?1 AND seq = ?2",
     [ST_BATCH_PUT] = "INSERT INTO batches(agent, seq, hash, envelope, receipt, records, "
-                     "received_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                     "received_ms, via) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [ST_AGENT_UPDATE] = "UPDATE agents SET last_seq = ?2, last_hash = ?3, last_seen_ms = ?4, "
-                        "clock_skew_ms = ?5 WHERE id = ?1",
+                        "clock_skew_ms = ?5, last_via = ?6 WHERE id = ?1",
     [ST_VAL_INSERT] = "INSERT INTO vals(unit, element, period, kind, num, txt, hlc, origin, auth, "
                       "base_hlc, base_origin, author, comment, seq, chg) "
                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "
@@ -483,8 +483,8 @@ static bool in_scope(char **scope, size_t n, const char *unit)
 }
 
 static int ingest_one(struct ingest *ing, const void *bytes, size_t len, uint64_t now_ms,
-                      struct buf *receipt, int *replay, struct problem *pb, char *agent_out,
-                      uint64_t *seq_out)
+                      const char *via, struct buf *receipt, int *replay, struct problem *pb,
+                      char *agent_out, uint64_t *seq_out)
 {
     struct dti_err e = {0};
     struct envelope *env = NULL;
@@ -627,6 +627,9 @@ static int ingest_one(struct ingest *ing, const void *bytes, size_t len, uint64_
     sqlite3_bind_blob(s, 5, receipt->data, (int)receipt->len, SQLITE_STATIC);
     sqlite3_bind_int64(s, 6, (sqlite3_int64)n);
     sqlite3_bind_int64(s, 7, (sqlite3_int64)now_ms);
+    /* the road, when it was not the agent's own: a relaying district or a bundle */
+    bool other_road = via && strcmp(via, ag.id) != 0;
+    db_bind_text_or_null(s, 8, other_road ? via : NULL);
     if ((r = step_done(ing, s, &e, "store batch")) < 0) {
         refuse_err(pb, r, &e);
         goto out;
@@ -637,6 +640,7 @@ static int ingest_one(struct ingest *ing, const void *bytes, size_t len, uint64_
     sqlite3_bind_blob(s, 3, hash, CRYPTO_SHA256_LEN, SQLITE_STATIC);
     sqlite3_bind_int64(s, 4, (sqlite3_int64)now_ms);
     sqlite3_bind_int64(s, 5, (sqlite3_int64)hlc_ms(h->hlc) - (sqlite3_int64)now_ms);
+    db_bind_text_or_null(s, 6, other_road ? via : NULL);
     if ((r = step_done(ing, s, &e, "update agent")) < 0) {
         refuse_err(pb, r, &e);
         goto out;
@@ -707,7 +711,7 @@ static void drain_parked(struct ingest *ing, const char *agent, uint64_t seq, ui
         char a[AGENT_ID_LEN + 1];
         int replay;
         /* a parked batch that is refused now stays parked: 'dti-hub gaps' shows it */
-        if (ingest_one(ing, env.data, env.len, now_ms, &rc, &replay, &pb, a, &seq) < 0)
+        if (ingest_one(ing, env.data, env.len, now_ms, NULL, &rc, &replay, &pb, a, &seq) < 0)
             break;
     }
     buf_release(&env);
@@ -717,9 +721,15 @@ static void drain_parked(struct ingest *ing, const char *agent, uint64_t seq, ui
 int ingest_envelope(struct ingest *ing, const void *bytes, size_t len, uint64_t now_ms,
                     struct buf *receipt, int *replay, struct problem *pb)
 {
+    return ingest_envelope_via(ing, bytes, len, now_ms, NULL, receipt, replay, pb);
+}
+
+int ingest_envelope_via(struct ingest *ing, const void *bytes, size_t len, uint64_t now_ms,
+                        const char *via, struct buf *receipt, int *replay, struct problem *pb)
+{
     char agent[AGENT_ID_LEN + 1] = "";
     uint64_t seq = 0;
-    int r = ingest_one(ing, bytes, len, now_ms, receipt, replay, pb, agent, &seq);
+    int r = ingest_one(ing, bytes, len, now_ms, via, receipt, replay, pb, agent, &seq);
     if (r == 0 && !*replay && agent[0])
         drain_parked(ing, agent, seq, now_ms);
     return r;

@@ -40,6 +40,11 @@ struct ingest_stats {
 int ingest_envelope(struct ingest *ing, const void *bytes, size_t len, uint64_t now_ms,
                     struct buf *receipt, int *replay, struct problem *pb);
 
+/* The same, noting the road the envelope took when it was not its agent's own
+ * link: via is a relaying agent's id or "bundle" (informational, for gaps). */
+int ingest_envelope_via(struct ingest *ing, const void *bytes, size_t len, uint64_t now_ms,
+                        const char *via, struct buf *receipt, int *replay, struct problem *pb);
+
 /* The hub clock, advanced past everything it has accepted. */
 uint64_t ingest_hlc_now(struct ingest *ing, uint64_t now_ms);
 const struct ingest_stats *ingest_stats(const struct ingest *ing);

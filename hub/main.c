@@ -74,6 +74,9 @@ static const char usage_text[] =
     "                              at https://HOST:PORT/v1/reports/P.html (.csv, .json)\n"
     "      --group-by L2           roll units of level L up under their L2 (e.g. --level\n"
     "                              commune --group-by district) as units stood at period end\n"
+    "      --merge-into-successors [--as-of YYYY-MM-DD]\n"
+    "                              with --level: each merged unit's figures rolled into the\n"
+    "                              successor in effect today (or on --as-of), rescored (a view)\n"
     "  explain --unit CODE --period P [--json]\n"
     "                              how each point of a unit's score was earned\n"
     "\n"
@@ -166,6 +169,8 @@ struct common_args {
     const char *from;   /* export-receipts --from */
     const char *silent; /* gaps --silent-days */
     const char *group_by; /* report --group-by */
+    bool merge;           /* report --merge-into-successors */
+    const char *as_of;    /* report --as-of */
 };
 
 static int on_common(int c, const char *arg, void *ctx)
@@ -234,6 +239,12 @@ static int on_common(int c, const char *arg, void *ctx)
         break;
     case 'G':
         a->group_by = arg;
+        break;
+    case 'M':
+        a->merge = true;
+        break;
+    case 'A':
+        a->as_of = arg;
         break;
     default:
         return cli_usage("unexpected option");
@@ -1198,16 +1209,28 @@ static int cmd_report(int argc, char **argv)
                                        {"format", required_argument, NULL, 'f'},
                                        {"out", required_argument, NULL, 'o'},
                                        {"group-by", required_argument, NULL, 'G'},
+                                       {"merge-into-successors", no_argument, NULL, 'M'},
+                                       {"as-of", required_argument, NULL, 'A'},
                                        {0}};
     struct common_args a = {.format = "csv"};
     int r = parse_opts(argc, argv, lo, on_common, &a);
     if (r)
         return r;
     if (optind != argc || !a.period)
-        return cli_usage("usage: dti-hub report --period P [--level L [--group-by L2]] "
+        return cli_usage("usage: dti-hub report --period P [--level L [--group-by L2 | "
+                         "--merge-into-successors [--as-of YYYY-MM-DD]]] "
                          "[--format csv|json|html] [--out FILE]");
     if (a.group_by && !a.level)
         return cli_usage("--group-by needs --level (e.g. --level commune --group-by district)");
+    if (a.merge && (!a.level || a.group_by))
+        return cli_usage("--merge-into-successors needs --level and no --group-by");
+    if (a.as_of && !a.merge)
+        return cli_usage("--as-of goes with --merge-into-successors");
+    char today[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    strftime(today, sizeof(today), "%Y-%m-%d", &tm); /* the hub's local date */
     enum report_format f;
     if (report_format_parse(a.format, &f) < 0)
         return cli_usage("--format must be csv, json or html");
@@ -1219,6 +1242,8 @@ static int cmd_report(int argc, char **argv)
     buf_init(&out, REPORT_MAX);
     if (a.group_by)
         r = report_group_render(db, a.period, a.level, a.group_by, f, &out, &e);
+    else if (a.merge)
+        r = report_merged_render(db, a.period, a.level, a.as_of ? a.as_of : today, f, &out, &e);
     else
         r = report_render(db, a.period, a.level, f, &out, &e);
     db_close(db);
@@ -1573,6 +1598,11 @@ static int cmd_gaps(int argc, char **argv)
                    json_integer_value(json_object_get(g, "days_silent")));
         else
             printf(", never seen");
+        json_t *via = json_object_get(g, "via");
+        if (json_is_object(via) && !strcmp(jstr(via, "road"), "relay"))
+            printf(" via district %s %s", jstr(via, "unit"), jstr(via, "unit_name"));
+        else if (json_is_object(via))
+            printf(" by bundle");
         printf("\n");
     }
     if (!shown)

@@ -760,6 +760,25 @@ static const json_t *find_code(const json_t *arr, const char *code)
     return NULL;
 }
 
+/* A merged report's unit: the codes rolled into it, "22747, 22753" (a new
+ * string); NULL in any other report. */
+static char *merged_from_text(const json_t *u)
+{
+    const json_t *from = json_object_get(u, "merged_from");
+    if (!json_is_array(from))
+        return NULL;
+    struct buf b;
+    size_t len, i;
+    json_t *c;
+    buf_init(&b, BUF_UNLIMITED);
+    json_array_foreach(from, i, c)
+    {
+        buf_printf(&b, "%s%s", i ? ", " : "", json_string_value(c) ? json_string_value(c) : "");
+    }
+    buf_append(&b, "", 1);
+    return (char *)buf_take(&b, &len);
+}
+
 static void render_csv(const json_t *doc, struct buf *b)
 {
     static const char *const head[] = {"Mã đơn vị (code)",
@@ -798,6 +817,9 @@ static void render_csv(const json_t *doc, struct buf *b)
     }
     for (size_t k = 0; k < ARRAY_SIZE(tail); k++)
         csv_field(b, false, tail[k], true);
+    bool merged = json_object_get(doc, "merged_into_successors") != NULL;
+    if (merged)
+        csv_field(b, false, "Gộp từ (merged from)", true);
     buf_puts(b, "\r\n");
     json_array_foreach(json_object_get(doc, "units"), i, u)
     {
@@ -840,6 +862,10 @@ static void render_csv(const json_t *doc, struct buf *b)
         csv_num(b, self, "gap");
         csv_num(b, u, "framework_version");
         csv_field(b, false, jstr(u, "input_hash"), false);
+        char *from = merged ? merged_from_text(u) : NULL;
+        if (merged)
+            csv_field(b, false, from ? from : "", true);
+        free(from);
         buf_puts(b, "\r\n");
     }
     json_decref(pcols);
@@ -1041,7 +1067,11 @@ static void html_table(struct buf *b, const json_t *fw, const json_t *units)
         buf_puts(b, "</th>");
     }
     buf_puts(b, "<th>Đủ số liệu</th><th>DTI thay đổi</th><th>Hạng thay đổi</th>"
-                "<th>Điểm tự đánh giá</th><th>Chênh lệch</th></tr></thead>\n<tbody>\n");
+                "<th>Điểm tự đánh giá</th><th>Chênh lệch</th>");
+    bool merged = json_is_array(json_object_get(json_array_get(units, 0), "merged_from"));
+    if (merged)
+        buf_puts(b, "<th>Gộp từ</th>");
+    buf_puts(b, "</tr></thead>\n<tbody>\n");
     json_array_foreach(units, i, u)
     {
         const json_t *rank = json_object_get(u, "rank"), *comp = json_object_get(u, "completeness");
@@ -1088,6 +1118,13 @@ static void html_table(struct buf *b, const json_t *fw, const json_t *units)
         }
         html_cell_num(b, self, "points", false);
         html_cell_num(b, self, "gap", false);
+        char *from = merged ? merged_from_text(u) : NULL;
+        if (from) {
+            buf_puts(b, "<td>");
+            html_esc(b, from);
+            buf_puts(b, "</td>");
+        }
+        free(from);
         buf_puts(b, "</tr>\n");
     }
     buf_puts(b, "</tbody></table></div>\n");
@@ -1123,6 +1160,14 @@ static void render_html(const json_t *doc, struct buf *b)
     buf_puts(b, ", người thực hiện: ");
     html_esc(b, jstr(doc, "ran_by"));
     buf_puts(b, ".</p>\n");
+    const json_t *merge = json_object_get(doc, "merged_into_successors");
+    if (merge) {
+        buf_puts(b, "<p class=\"meta\">Đơn vị đã sáp nhập được gộp vào đơn vị kế thừa theo hiện "
+                    "trạng ngày ");
+        html_esc(b, jstr(merge, "as_of"));
+        buf_puts(b, " (số liệu gộp theo cách tổng hợp của từng chỉ tiêu, chấm điểm lại; không "
+                    "lưu).</p>\n");
+    }
     const json_t *all = json_object_get(doc, "units");
     size_t i;
     json_t *fw;
@@ -1534,6 +1579,481 @@ out:
     free(in);
     framework_free(fw);
     json_decref(detail);
+    json_decref(doc);
+    return r;
+}
+
+/* ---- merged units rolled into their successors (a view, nothing stored) ---- */
+
+#define MERGE_CHAIN_MAX 64 /* successor links followed from one unit */
+
+/* Whether s is a date YYYY-MM-DD that exists. */
+static bool date_valid(const char *s)
+{
+    char month[PERIOD_MAX + 1], first[11], last[11];
+    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-' || s[8] < '0' || s[8] > '9' || s[9] < '0' ||
+        s[9] > '9')
+        return false;
+    snprintf(month, sizeof(month), "%.7s", s);
+    return units_period_days(month, first, last) && strcmp(s + 8, "01") >= 0 &&
+           strcmp(s + 8, last + 8) <= 0;
+}
+
+/* The unit code is reported under on as_of: the first unit of its successor
+ * chain (itself included) in effect that day, or code itself when the chain
+ * ends at a unit not in effect. A chain that comes back to a unit it passed
+ * is damaged data: DTI_EDB naming the loop. */
+static int merge_target(sqlite3 *db, const char *code, const char *as_of,
+                        char out[UNIT_CODE_MAX + 1], struct dti_err *e)
+{
+    char seen[MERGE_CHAIN_MAX + 1][UNIT_CODE_MAX + 1];
+    size_t n = 0;
+    snprintf(seen[n++], UNIT_CODE_MAX + 1, "%s", code);
+    for (;;) {
+        struct unit_asof u;
+        int r = units_as_of(db, seen[n - 1], as_of, &u, e);
+        if (r < 0)
+            return r;
+        if (u.exists || !u.successor[0]) {
+            const char *t = u.exists ? seen[n - 1] : code;
+            size_t len = strnlen(t, UNIT_CODE_MAX);
+            memcpy(out, t, len);
+            out[len] = '\0';
+            return 0;
+        }
+        bool loop = false;
+        for (size_t i = 0; i < n && !loop; i++)
+            loop = !strcmp(seen[i], u.successor);
+        if (loop || n == ARRAY_SIZE(seen)) {
+            struct buf b;
+            buf_init(&b, BUF_UNLIMITED);
+            for (size_t i = 0; i < n; i++)
+                buf_printf(&b, "%s -> ", seen[i]);
+            buf_puts(&b, u.successor);
+            r = dti_errf(e, DTI_EDB, "the successors of unit %s %s: %s", code,
+                         loop ? "form a loop" : "are too many", b.data);
+            buf_release(&b);
+            return r;
+        }
+        snprintf(seen[n++], UNIT_CODE_MAX + 1, "%s", u.successor);
+    }
+}
+
+/*
+ * The inputs of the units reported under one successor, combined per element
+ * into out (texts borrowed from in): in[0..n) in unit-code order, own the
+ * index of the successor among them or -1 (it did not exist in the period).
+ * A single unit's inputs are taken as they are. Numbers of an element with an
+ * aggregate hint: sum, mean over the units that have one, or weighted_mean (Σ
+ * v·w / Σ w over the units that have both; the plain mean when no unit has a
+ * weight or the weights sum to 0); one number alone is taken as it is.
+ * Elements without a hint (and hinted ones no unit has a number for): the
+ * successor's own value, else the first unit's in code order that has one.
+ * Pure.
+ */
+static void merge_inputs(const struct framework *fw, const struct value *const *in, size_t n,
+                         long own, struct value *out)
+{
+    for (size_t i = 0; i < fw->nelements; i++) {
+        const struct fw_element *el = &fw->elements[i];
+        out[i] = (struct value){0};
+        if (n == 1) {
+            out[i] = in[0][i];
+            continue;
+        }
+        if (el->aggregate != FW_AGG_NONE) {
+            size_t count = 0, only = 0, weighted = 0;
+            double sum = 0, wsum = 0, wvsum = 0;
+            for (size_t k = 0; k < n; k++) {
+                if (in[k][i].kind != VALUE_NUMBER)
+                    continue;
+                count++;
+                only = k;
+                sum += in[k][i].num;
+                if (el->aggregate == FW_AGG_WEIGHTED_MEAN &&
+                    in[k][el->weight].kind == VALUE_NUMBER) {
+                    weighted++;
+                    wsum += in[k][el->weight].num;
+                    wvsum += in[k][i].num * in[k][el->weight].num;
+                }
+            }
+            if (count == 1) {
+                out[i] = in[only][i];
+                continue;
+            }
+            if (count > 1) {
+                out[i].kind = VALUE_NUMBER;
+                if (el->aggregate == FW_AGG_SUM)
+                    out[i].num = sum;
+                else if (el->aggregate == FW_AGG_WEIGHTED_MEAN && weighted && wsum != 0)
+                    out[i].num = wvsum / wsum;
+                else
+                    out[i].num = sum / (double)count;
+                continue;
+            }
+        }
+        if (own >= 0 && in[own][i].kind != VALUE_NONE) {
+            out[i] = in[own][i];
+            continue;
+        }
+        for (size_t k = 0; k < n; k++)
+            if (in[k][i].kind != VALUE_NONE) {
+                out[i] = in[k][i];
+                break;
+            }
+    }
+}
+
+/* One unit of the level that existed during the period. */
+struct merge_unit {
+    char code[UNIT_CODE_MAX + 1];
+    char target[UNIT_CODE_MAX + 1]; /* the unit it is reported under */
+    json_t *detail;                 /* {"inputs": ...}: owns the texts inputs borrow */
+    struct value *inputs;           /* parallel to the framework's elements */
+};
+
+static int merge_unit_cmp(const void *a, const void *b)
+{
+    const struct merge_unit *x = a, *y = b;
+    int c = strcmp(x->target, y->target);
+    return c ? c : strcmp(x->code, y->code);
+}
+
+/* One unit of the merged report: a successor and the units under it. */
+struct merge_row {
+    char code[UNIT_CODE_MAX + 1];
+    struct unit_asof asof; /* the successor on as_of */
+    char parent_name[UNIT_NAME_MAX + 1];
+    struct score_result *res;
+    struct value *inputs; /* combined; texts borrowed from the merge_units */
+    json_t *merged_from;
+    unsigned rank_level, rank_parent;
+    size_t parent_units;
+};
+
+static int merge_row_cmp(const void *a, const void *b)
+{
+    const struct merge_row *x = a, *y = b;
+    if (x->rank_level != y->rank_level)
+        return x->rank_level < y->rank_level ? -1 : 1;
+    return strcmp(x->code, y->code);
+}
+
+/* The current values of (unit, period) that fw reads, as {"inputs": {...}}:
+ * for a unit the run did not score (it ended before the period's last day). */
+static int merge_current_inputs(sqlite3 *db, sqlite3_stmt *st, const struct framework *fw,
+                                const char *unit, const char *period, json_t **out,
+                                struct dti_err *e)
+{
+    json_t *inputs = json_object();
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, unit, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, period, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        size_t i;
+        struct value v;
+        if (!framework_find_element(fw, db_column_str(st, 0), &i))
+            continue;
+        db_column_value(st, 1, &v);
+        if (v.kind != VALUE_NONE)
+            json_object_set_new(inputs, fw->elements[i].code, cli_json_value(&v));
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(inputs);
+        return db_fail(db, e, "read values");
+    }
+    *out = json_pack("{s:o}", "inputs", inputs);
+    return 0;
+}
+
+/* The score as a stored detail would hold it, for groups_json and indicators_json. */
+static json_t *merge_detail(const struct framework *fw, const struct score_result *res)
+{
+    json_t *d = json_object(), *inds = json_object(), *pil = json_object(), *grp = json_object();
+    for (size_t i = 0; i < fw->nindicators; i++)
+        json_object_set_new(inds, fw->indicators[i].code, json_real(res->indicators[i].points));
+    for (size_t i = 0; i < fw->npillars; i++)
+        json_object_set_new(pil, fw->pillars[i].code, json_real(res->pillars[i].points));
+    for (size_t i = 0; i < fw->ngroups; i++)
+        json_object_set_new(grp, fw->groups[i].code, json_real(res->groups[i].points));
+    json_object_set_new(d, "indicators", inds);
+    json_object_set_new(d, "pillars", pil);
+    json_object_set_new(d, "groups", grp);
+    return d;
+}
+
+static json_t *merge_row_json(const struct framework *fw, int64_t version, const char *level,
+                              const struct merge_row *m, size_t level_units)
+{
+    const struct score_result *res = m->res;
+    char hex[2 * CRYPTO_SHA256_LEN + 1];
+    hex_encode(res->input_hash, CRYPTO_SHA256_LEN, hex);
+    const char *parent = m->asof.parent;
+    json_t *o = json_object();
+    json_object_set_new(o, "code", json_string(m->code));
+    json_object_set_new(o, "name", json_string(m->asof.name[0] ? m->asof.name : m->code));
+    json_object_set_new(o, "level", json_string(level));
+    json_object_set_new(o, "parent", *parent ? json_string(parent) : json_null());
+    json_object_set_new(o, "parent_name",
+                        *parent ? json_string(m->parent_name[0] ? m->parent_name : parent)
+                                : json_null());
+    json_object_set_new(o, "framework_version", json_integer(version));
+    json_object_set_new(o, "points", json_real(res->points));
+    json_object_set_new(o, "max", json_real(res->max));
+    json_object_set_new(o, "dti", json_real(res->dti));
+    json_object_set_new(o, "band", res->band_name ? json_string(res->band_name) : json_null());
+    json_object_set_new(o, "rank",
+                        json_pack("{s:I, s:I, s:I, s:I}", "level", (json_int_t)m->rank_level,
+                                  "level_units", (json_int_t)level_units, "parent",
+                                  (json_int_t)m->rank_parent, "parent_units",
+                                  (json_int_t)m->parent_units));
+    json_object_set_new(o, "completeness",
+                        json_pack("{s:I, s:I, s:f}", "required", (json_int_t)res->inputs_required,
+                                  "present", (json_int_t)res->inputs_present, "ratio",
+                                  res->completeness));
+    json_object_set_new(o, "growth", json_null());
+    json_object_set_new(o, "self_assessed", json_null());
+    json_object_set_new(o, "input_hash", json_string(hex));
+    json_t *detail = merge_detail(fw, res);
+    json_object_set_new(o, "pillars",
+                        groups_json(detail, "pillars", fw->pillars, fw->npillars, false));
+    json_object_set_new(o, "groups", groups_json(detail, "groups", fw->groups, fw->ngroups, false));
+    json_object_set_new(o, "indicators", indicators_json(detail, fw, false));
+    json_decref(detail);
+    json_t *comps = json_object(), *inputs = json_object();
+    for (size_t i = 0; i < fw->ncomponents; i++)
+        json_object_set_new(comps, fw->components[i].code, json_real(res->components[i].points));
+    for (size_t i = 0; i < fw->nelements; i++)
+        if (m->inputs[i].kind != VALUE_NONE)
+            json_object_set_new(inputs, fw->elements[i].code, cli_json_value(&m->inputs[i]));
+    json_object_set_new(o, "components", comps);
+    json_object_set_new(o, "inputs", inputs);
+    json_object_set(o, "merged_from", m->merged_from);
+    return o;
+}
+
+/* A row's place in the sort by parent: parent, then position. */
+struct merge_by_parent {
+    const char *parent;
+    size_t index;
+};
+
+static int merge_parent_cmp(const void *a, const void *b)
+{
+    const struct merge_by_parent *x = a, *y = b;
+    int c = strcmp(x->parent, y->parent);
+    return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+/* rank_level over all rows; rank_parent and parent_units over the rows that
+ * share a parent on as_of. */
+static void merge_rank(struct merge_row *m, size_t n)
+{
+    if (n == 0)
+        return;
+    double *dti = xmalloc(n * sizeof(double));
+    unsigned *rk = xmalloc(n * sizeof(unsigned));
+    struct merge_by_parent *order = xmalloc(n * sizeof(*order));
+    for (size_t i = 0; i < n; i++) {
+        dti[i] = m[i].res->dti;
+        order[i] = (struct merge_by_parent){m[i].asof.parent, i};
+    }
+    score_rank(dti, n, rk);
+    for (size_t i = 0; i < n; i++)
+        m[i].rank_level = rk[i];
+    qsort(order, n, sizeof(*order), merge_parent_cmp);
+    for (size_t g = 0; g < n;) {
+        size_t end = g + 1;
+        while (end < n && !strcmp(order[end].parent, order[g].parent))
+            end++;
+        for (size_t k = g; k < end; k++)
+            dti[k - g] = m[order[k].index].res->dti;
+        score_rank(dti, end - g, rk);
+        for (size_t k = g; k < end; k++) {
+            m[order[k].index].rank_parent = rk[k - g];
+            m[order[k].index].parent_units = end - g;
+        }
+        g = end;
+    }
+    free(order);
+    free(rk);
+    free(dti);
+}
+
+int report_merged_json(sqlite3 *db, const char *period, const char *level, const char *as_of,
+                       json_t **out, struct dti_err *e)
+{
+    enum fw_level lv;
+    char first[11], last[11];
+    if (!units_period_days(period, first, last))
+        return dti_errf(e, DTI_EPERIOD, "invalid period '%s': expected YYYY, YYYYQn or YYYY-MM",
+                        period);
+    if (!level || fw_level_parse(level, &lv) < 0)
+        return dti_errf(e, DTI_EINVAL,
+                        "unknown level '%s': expected commune, district, department or province",
+                        level ? level : "");
+    if (!date_valid(as_of))
+        return dti_errf(e, DTI_EINVAL, "invalid date '%s': expected YYYY-MM-DD", as_of);
+    json_t *doc = json_object(), *units = json_array();
+    struct framework *fw = NULL;
+    struct merge_unit *mu = NULL;
+    struct merge_row *rows = NULL;
+    const struct value **in = NULL;
+    size_t n = 0, cap = 0, nrows = 0;
+    sqlite3_stmt *st = NULL, *vals = NULL;
+    int64_t run, version = 0;
+    int rc;
+    json_object_set_new(doc, "period", json_string(period));
+    int r = latest_run(db, period, &run, doc, e);
+    if (r < 0)
+        goto out;
+    json_object_set_new(doc, "level", json_string(level));
+    json_object_set_new(doc, "previous_period", json_null());
+    json_object_set_new(doc, "merged_into_successors", json_pack("{s:s}", "as_of", as_of));
+
+    /* the framework version the run scored the level with */
+    if ((r = db_prepare(db, &st,
+                        "SELECT DISTINCT framework_version FROM results WHERE run = ?1 AND "
+                        "level = ?2",
+                        e)) < 0)
+        goto out;
+    sqlite3_bind_int64(st, 1, run);
+    sqlite3_bind_text(st, 2, level, -1, SQLITE_STATIC);
+    size_t nversions = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        version = sqlite3_column_int64(st, 0);
+        nversions++;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc != SQLITE_DONE) {
+        r = db_fail(db, e, "read results");
+        goto out;
+    }
+    if (nversions == 0) {
+        r = dti_errf(e, DTI_ENOTFOUND, "run %lld of period %s scored no %s unit", (long long)run,
+                     period, level);
+        goto out;
+    }
+    if (nversions > 1) {
+        r = dti_errf(e, DTI_EDB, "run %lld scored %s units with two framework versions",
+                     (long long)run, level);
+        goto out;
+    }
+    if ((r = frameworks_load(db, version, &fw, e)) < 0)
+        goto out;
+    json_object_set_new(doc, "frameworks", json_pack("[o]", framework_json(version, fw)));
+
+    /* every unit of the level that existed on a day of the period: the run's
+     * stored inputs, or current values for units the run did not score */
+    if ((r = db_prepare(db, &st,
+                        "SELECT u.code, r.detail FROM units u LEFT JOIN results r ON r.run = ?1 "
+                        "AND r.unit = u.code WHERE u.level = ?2 AND (u.valid_from IS NULL OR "
+                        "u.valid_from <= ?4) AND (u.valid_to IS NULL OR u.valid_to >= ?3) "
+                        "ORDER BY u.code",
+                        e)) < 0 ||
+        (r = db_prepare(db, &vals,
+                        "SELECT element, kind, num, txt FROM vals WHERE unit = ?1 AND period = ?2",
+                        e)) < 0)
+        goto out;
+    sqlite3_bind_int64(st, 1, run);
+    sqlite3_bind_text(st, 2, level, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, first, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, last, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? 2 * cap : 64;
+            mu = xrealloc(mu, cap * sizeof(*mu));
+        }
+        struct merge_unit *x = &mu[n++];
+        memset(x, 0, sizeof(*x));
+        snprintf(x->code, sizeof(x->code), "%s", db_column_str(st, 0));
+        x->inputs = xcalloc(fw->nelements ? fw->nelements : 1, sizeof(*x->inputs));
+        if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
+            json_error_t je;
+            x->detail = json_loads(db_column_str(st, 1), 0, &je);
+        } else if ((r = merge_current_inputs(db, vals, fw, x->code, period, &x->detail, e)) < 0) {
+            goto out;
+        }
+        if (!json_is_object(x->detail) || !inputs_from_detail(fw, x->detail, x->inputs)) {
+            r = dti_errf(e, DTI_EDB, "stored result of unit %s is damaged", x->code);
+            goto out;
+        }
+        if ((r = merge_target(db, x->code, as_of, x->target, e)) < 0)
+            goto out;
+    }
+    if (rc != SQLITE_DONE) {
+        r = db_fail(db, e, "read units");
+        goto out;
+    }
+    qsort(mu, n, sizeof(*mu), merge_unit_cmp);
+
+    /* one row per successor: combined inputs, scored with the run's framework */
+    rows = xcalloc(n ? n : 1, sizeof(*rows));
+    in = xcalloc(n ? n : 1, sizeof(*in));
+    for (size_t g = 0; g < n;) {
+        size_t end = g;
+        long own = -1;
+        struct merge_row *m = &rows[nrows++];
+        snprintf(m->code, sizeof(m->code), "%s", mu[g].target);
+        m->merged_from = json_array();
+        for (; end < n && !strcmp(mu[end].target, mu[g].target); end++) {
+            in[end - g] = mu[end].inputs;
+            if (!strcmp(mu[end].code, m->code))
+                own = (long)(end - g);
+            else
+                json_array_append_new(m->merged_from, json_string(mu[end].code));
+        }
+        m->inputs = xcalloc(fw->nelements ? fw->nelements : 1, sizeof(*m->inputs));
+        merge_inputs(fw, in, end - g, own, m->inputs);
+        score_unit(fw, m->inputs, &m->res);
+        if ((r = units_as_of(db, m->code, as_of, &m->asof, e)) < 0)
+            goto out;
+        if (m->asof.parent[0]) {
+            struct unit_asof p;
+            if ((r = units_as_of(db, m->asof.parent, as_of, &p, e)) < 0)
+                goto out;
+            snprintf(m->parent_name, sizeof(m->parent_name), "%s", p.name);
+        }
+        g = end;
+    }
+    merge_rank(rows, nrows);
+    qsort(rows, nrows, sizeof(*rows), merge_row_cmp);
+    for (size_t i = 0; i < nrows; i++)
+        json_array_append_new(units, merge_row_json(fw, version, level, &rows[i], nrows));
+    json_object_set(doc, "units", units);
+    *out = json_incref(doc);
+out:
+    sqlite3_finalize(st);
+    sqlite3_finalize(vals);
+    for (size_t i = 0; i < nrows; i++) {
+        score_result_free(rows[i].res);
+        free(rows[i].inputs);
+        json_decref(rows[i].merged_from);
+    }
+    free(rows);
+    free(in);
+    for (size_t i = 0; i < n; i++) {
+        free(mu[i].inputs);
+        json_decref(mu[i].detail);
+    }
+    free(mu);
+    framework_free(fw);
+    json_decref(units);
+    json_decref(doc);
+    return r;
+}
+
+int report_merged_render(sqlite3 *db, const char *period, const char *level, const char *as_of,
+                         enum report_format f, struct buf *out, struct dti_err *e)
+{
+    json_t *doc = NULL;
+    int r = report_merged_json(db, period, level, as_of, &doc, e);
+    if (r < 0)
+        return r;
+    r = report_render_doc(doc, f, out, e);
     json_decref(doc);
     return r;
 }

@@ -63,6 +63,24 @@ int report_group_json(sqlite3 *db, const char *period, const char *level, const 
 int report_group_render(sqlite3 *db, const char *period, const char *level, const char *group_by,
                         enum report_format f, struct buf *out, struct dti_err *e);
 
+/*
+ * The report of period's latest run for one level with each unit that
+ * existed during the period rolled into the unit its successor chain leads to
+ * that is in effect on as_of (YYYY-MM-DD; units in effect then, or whose
+ * chain ends at a unit not in effect, stand for themselves): per successor,
+ * the units' inputs combined by the elements' aggregate hints and scored with
+ * the framework version the run used for the level, then ranked among the
+ * successors; "merged_from" lists the units rolled into each. A view: nothing
+ * is stored. docs/internals/UNITS.md ("Merged units in reports"). As
+ * report_json, plus DTI_EINVAL for a bad as_of or no level, and DTI_EDB when
+ * successors form a loop.
+ */
+int report_merged_json(sqlite3 *db, const char *period, const char *level, const char *as_of,
+                       json_t **out, struct dti_err *e);
+/* The same rendered in format f (a "merged from" column), appended to out. */
+int report_merged_render(sqlite3 *db, const char *period, const char *level, const char *as_of,
+                         enum report_format f, struct buf *out, struct dti_err *e);
+
 /* Render an existing report document (from report_json) into out. */
 int report_render_doc(const json_t *doc, enum report_format f, struct buf *out, struct dti_err *e);
 

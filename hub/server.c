@@ -81,7 +81,12 @@ static void on_batches(struct server *s, struct evhttp_request *req)
     const unsigned char *body = body_of(req, &len);
     struct problem pb;
     int replay;
-    int r = ingest_envelope(s->ingest, body, len, wall_ms(), &s->out, &replay, &pb);
+    /* the sender names itself; only an enrolled agent id is kept, as a hint */
+    const char *via =
+        evhttp_find_header(evhttp_request_get_input_headers(req), "X-DTI-Via");
+    if (via && (!origin_valid(via) || strlen(via) != AGENT_ID_LEN))
+        via = NULL;
+    int r = ingest_envelope_via(s->ingest, body, len, wall_ms(), via, &s->out, &replay, &pb);
     if (r < 0) {
         reply_problem(s, req, &pb);
         return;

@@ -95,4 +95,6 @@ assert_eq 5 "$(hub_values | jq length)" "every value exactly once"
 assert_exit 0 hub gaps --json
 assert_eq 4 "$(jq --arg a "$ida" '.[] | select(.agent == $a) | .last_seq' <<<"$OUT")" "gaps shows the last batch"
 assert_eq "[]" "$(jq -c --arg a "$ida" '.[] | select(.agent == $a) | .missing' <<<"$OUT")" "nothing missing"
+assert_eq '"bundle"' "$(jq -c --arg a "$ida" '.[] | select(.agent == $a) | .via.road' <<<"$OUT")" \
+  "the last batch came by bundle"
 done_ok

@@ -85,6 +85,9 @@ assert_eq "[[\"22750\",\"x\",7,\"$idc\"]]" \
   "the hub applied x=7 with c's own agent id as origin"
 assert_eq 1 "$(hub_agent_field "$idc" last_seq)" "the hub counts c's batch 1"
 assert_eq 1 "$(relayed_count "agent = '$idc' AND receipt IS NOT NULL")" "the relay holds the hub's receipt"
+assert_eq '{"road":"relay","unit":"582"}' \
+  "$(hub gaps --json | jq -c --arg a "$idc" '.[] | select(.agent == $a) | .via | {road, unit}')" \
+  "gaps knows c's batches come through district 582"
 
 assert_exit 0 agent d sync
 assert_not_contains "$OUT" "relayed" "forwarded exactly once"

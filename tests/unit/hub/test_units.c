@@ -267,6 +267,7 @@ static void test_migration_backfill(void **state)
     assert_int_equal(
         db_exec(db,
                 "DROP TABLE unit_parents; DROP TABLE unit_names;"
+                "ALTER TABLE batches DROP COLUMN via; ALTER TABLE agents DROP COLUMN last_via;"
                 "INSERT INTO units(code, name, level) VALUES ('58', 'Tỉnh', 'province');"
                 "INSERT INTO units(code, name, level, parent, valid_from) "
                 "VALUES ('582', 'TP', 'district', '58', '2007-01-01');"
