@@ -40,6 +40,7 @@ enum stmt_id {
     ST_PARK_PUT,
     ST_PARK_DEL,
     ST_PARK_NEXT,
+    ST_NOTICE_PUT,
     ST_META_GET,
     ST_META_PUT,
     ST__COUNT
@@ -91,6 +92,8 @@ static const char *const stmt_sql[ST__COUNT] = {
                     "WHERE agent = ?1) < 10000",
     [ST_PARK_DEL] = "DELETE FROM parked WHERE agent = ?1 AND seq = ?2",
     [ST_PARK_NEXT] = "SELECT envelope FROM parked WHERE agent = ?1 AND seq = ?2",
+    [ST_NOTICE_PUT] = "INSERT INTO notices(agent, unit, element, period, hlc, kind, comment, "
+                      "by_whom, chg, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
     [ST_META_PUT] = "INSERT INTO meta(key, value) VALUES (?1, ?2) "
                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -274,6 +277,7 @@ static int step_done(struct ingest *ing, sqlite3_stmt *s, struct dti_err *e, con
 
 struct batch_ctx {
     const char *origin;
+    const char *unit; /* the sending agent's unit */
     int auth;
     uint64_t seq;
     uint64_t now_ms;
@@ -443,6 +447,30 @@ merge:;
         }
         if ((r = step_done(ing, s, e, "record conflict")) < 0)
             return r;
+        /* the office whose figure was current is told it no longer is: its receipt
+         * said accepted, and no figure may disappear without a person seeing it */
+        if (mr.becomes_current && strcmp(cur_origin, ORIGIN_HUB) != 0) {
+            char comment[300];
+            snprintf(comment, sizeof(comment),
+                     open ? "another office (agent %s, unit %s) changed this figure at the same "
+                            "time; its figure is used until the operator decides"
+                          : "a higher authority (agent %s, unit %s) changed this figure at the "
+                            "same time; its figure stands",
+                     bc->origin, bc->unit);
+            s = stmt(ing, ST_NOTICE_PUT);
+            sqlite3_bind_text(s, 1, cur_origin, -1, SQLITE_STATIC);
+            sqlite3_bind_text(s, 2, rec->unit, -1, SQLITE_STATIC);
+            sqlite3_bind_text(s, 3, rec->element, -1, SQLITE_STATIC);
+            sqlite3_bind_text(s, 4, rec->period, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(s, 5, (sqlite3_int64)in.current.hlc);
+            sqlite3_bind_text(s, 6, open ? "conflict" : "overruled", -1, SQLITE_STATIC);
+            sqlite3_bind_text(s, 7, comment, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(s, 8, bc->origin, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(s, 9, (sqlite3_int64)++bc->chg);
+            sqlite3_bind_int64(s, 10, (sqlite3_int64)bc->now_ms);
+            if ((r = step_done(ing, s, e, "record notice")) < 0)
+                return r;
+        }
     }
     return 0;
 }
@@ -589,6 +617,7 @@ static int ingest_one(struct ingest *ing, const void *bytes, size_t len, uint64_
     hlc_observe(&ing->clock, h->hlc < bound ? h->hlc : bound);
     struct batch_ctx bc = {
         .origin = ag.id,
+        .unit = ag.unit,
         .auth = (int)units_authority(ag.level),
         .seq = h->seq,
         .now_ms = now_ms,

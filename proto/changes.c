@@ -26,7 +26,8 @@ static bool utf8_valid_json(const char *s, size_t n)
 bool notice_kind_valid(const char *kind)
 {
     return kind && (!strcmp(kind, "overruled") || !strcmp(kind, "upheld") ||
-                    !strcmp(kind, "accepted") || !strcmp(kind, "rejected"));
+                    !strcmp(kind, "accepted") || !strcmp(kind, "rejected") ||
+                    !strcmp(kind, "conflict"));
 }
 
 int changes_seal(const struct changes_page *p, const struct signer *hub, struct buf *out,

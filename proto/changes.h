@@ -40,7 +40,7 @@ struct notice {
     const char *by;
 };
 
-/* True for the four notice kinds. */
+/* True for the five notice kinds. */
 bool notice_kind_valid(const char *kind);
 
 #define FRAMEWORK_JSON_MAX (4u << 20)

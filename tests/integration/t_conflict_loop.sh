@@ -108,6 +108,17 @@ assert_eq "accepted=0 duplicate=0 superseded=1 conflict=0 rejected=0 amendment=0
 assert_eq "[[40,\"$idd\"]]" "$(hub_val so_ho_so)" "the hub keeps the district's so_ho_so"
 assert_eq "[[40,\"$idd\",\"synced\"]]" "$(agent_val a so_ho_so)" "A pulled the district's so_ho_so"
 assert_eq "[[12,\"$idd\",\"synced\"]]" "$(agent_val a so_can_bo)" "A pulled the district's so_can_bo"
+# A's receipts said "accepted" for so_can_bo and so_cuoc_hop; both were displaced later by
+# concurrent edits, and A is told so - no figure disappears without a person seeing it
+agent a conflicts --json >"$T/a.early"
+assert_eq "[[\"overruled\",\"$idd\"]]" \
+  "$(jq -c '[.decisions[] | select(.element == "so_can_bo") | [.decision, .by]]' "$T/a.early")" \
+  "A is told the district's so_can_bo overruled its accepted figure"
+assert_contains "$(jq -r '.decisions[] | select(.element == "so_can_bo") | .comment' "$T/a.early")" \
+  "higher authority" "and why"
+assert_eq "[[\"conflict\",\"$idb\"]]" \
+  "$(jq -c '[.decisions[] | select(.element == "so_cuoc_hop") | [.decision, .by]]' "$T/a.early")" \
+  "A is told B's concurrent so_cuoc_hop is in use until the operator decides"
 assert_eq "[\"so_ho_so\",\"outranked\"]" \
   "$(hub history --unit $U --element so_ho_so --period $P --json | jq -c --arg a "$ida" '.[] | select(.agent == $a) | [("so_ho_so"), .fate]')" \
   "A's so_ho_so is kept in history as outranked"
