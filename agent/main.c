@@ -1059,6 +1059,12 @@ static int cmd_sync(int argc, char **argv)
                rep.sealed, rep.pushed, rep.records, rep.outcomes[1], rep.outcomes[2],
                rep.outcomes[3], rep.outcomes[4] + rep.outcomes[7], rep.outcomes[5], rep.outcomes[6],
                rep.applied, rep.flagged);
+    /* an officer reads why here, not only in 'dti-agent conflicts' */
+    for (size_t i = 0; i < rep.nrejects; i++)
+        printf("rejected by the hub: %s\n", rep.rejects[i]);
+    if (rep.outcomes[5] > rep.nrejects)
+        printf("... and %zu more; 'dti-agent conflicts' lists them all\n",
+               rep.outcomes[5] - rep.nrejects);
     if (rep.relayed || rep.relay_refused || rep.relay_waiting)
         printf("relayed %zu batches for %zu communes (%zu refused by the hub, %zu waiting for "
                "earlier batches)\n",

@@ -110,6 +110,9 @@ static int push_one(struct store *st, const struct store_identity *id, const str
     rep->records += rc.n;
     for (size_t i = 0; i < rc.n; i++)
         rep->outcomes[rc.outcomes[i] & 7]++;
+    for (size_t i = 0; i < rc.nrejects && rep->nrejects < SYNC_REJECTS_SHOWN; i++)
+        snprintf(rep->rejects[rep->nrejects++], sizeof(rep->rejects[0]), "%s",
+                 rc.rejects[i].message);
 out:
     receipt_release(&rc);
     buf_release(&resp.body);

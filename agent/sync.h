@@ -19,6 +19,8 @@
 #define SYNC_BATCH_RECORDS 1000
 #define SYNC_MAX_PAGES 100000
 
+#define SYNC_REJECTS_SHOWN 10
+
 struct sync_report {
     size_t sealed;      /* batches sealed now */
     size_t pushed;      /* batches acknowledged now */
@@ -32,6 +34,9 @@ struct sync_report {
      * acknowledged now, the commune agents they belong to, batches the hub refused
      * for good, batches the hub parked until earlier ones arrive */
     size_t relayed, relay_agents, relay_refused, relay_waiting;
+    /* the hub's words for records it rejected (bounds, retired units), the first few */
+    char rejects[SYNC_REJECTS_SHOWN][256];
+    size_t nrejects;
 };
 
 /* Enrol with the token held in the store. */

@@ -101,6 +101,8 @@ assert_exit 0 agent w1 set so_tin_bai_tuyen_truyen 5 --period 2025
 assert_exit 0 agent w1 set so_tin_bai_tuyen_truyen 7 --period $P
 assert_exit 0 agent w1 sync
 assert_contains "$OUT" "1 rejected" "sync says one figure was rejected"
+assert_contains "$OUT" "rejected by the hub: unit 22747 was merged into 22750 on 2024-11-01" \
+  "and why, on the spot: the office is told its unit was retired"
 agent w1 conflicts --json >"$T/w1c.json"
 assert_eq "rejected" "$(jq -r '.open[] | select(.period == "2025") | .state' "$T/w1c.json")" \
   "the 2025 figure is rejected"
