@@ -354,3 +354,47 @@ void score_rank(const double *values, size_t n, unsigned *ranks)
     }
     free(s);
 }
+
+/* A value's place in the sort by group: group, then position (stable). */
+struct by_group {
+    const char *group;
+    size_t index;
+};
+
+static int by_group_cmp(const void *a, const void *b)
+{
+    const struct by_group *x = a, *y = b;
+    int c = strcmp(x->group, y->group);
+    return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+void score_rank_grouped(const double *values, const char *const *groups, size_t n,
+                        unsigned *rank_all, unsigned *rank_group, size_t *group_size)
+{
+    if (n == 0)
+        return;
+    score_rank(values, n, rank_all);
+    double *v = xmalloc(n * sizeof(*v));
+    unsigned *rk = xmalloc(n * sizeof(*rk));
+    struct by_group *order = xmalloc(n * sizeof(*order));
+    for (size_t i = 0; i < n; i++)
+        order[i] = (struct by_group){groups[i], i};
+    qsort(order, n, sizeof(*order), by_group_cmp);
+    for (size_t g = 0; g < n;) {
+        size_t end = g + 1;
+        while (end < n && !strcmp(order[end].group, order[g].group))
+            end++;
+        for (size_t k = g; k < end; k++)
+            v[k - g] = values[order[k].index];
+        score_rank(v, end - g, rk);
+        for (size_t k = g; k < end; k++) {
+            rank_group[order[k].index] = rk[k - g];
+            if (group_size)
+                group_size[order[k].index] = end - g;
+        }
+        g = end;
+    }
+    free(order);
+    free(rk);
+    free(v);
+}

@@ -115,6 +115,13 @@ double score_round4(double x);
  * be finite; n <= UINT_MAX. Uses a scratch array of n entries (xmalloc).
  */
 void score_rank(const double *values, size_t n, unsigned *ranks);
+/*
+ * Rank all n values (rank_all) and, separately, the values that share a group
+ * (rank_group: groups[i] names i's group, e.g. its parent unit); group_size,
+ * if not NULL, gets the size of i's group. Same rule as score_rank.
+ */
+void score_rank_grouped(const double *values, const char *const *groups, size_t n,
+                        unsigned *rank_all, unsigned *rank_group, size_t *group_size);
 
 /* "ok", "missing", "zero_denominator", "capped", "unknown_category", "invalid",
  * "informational". */

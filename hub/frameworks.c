@@ -107,23 +107,10 @@ int frameworks_import(sqlite3 *db, const char *text, size_t len, const char *sou
     hex_encode(fw->hash, CRYPTO_SHA256_LEN, hex);
     char *detail = xasprintf("framework %s (%s %s) version %lld, sha256 %s, from %s", fw->id, level,
                              fw->period, (long long)v, hex, source_name);
-    if ((r = db_prepare(db, &st,
-                        "INSERT INTO audit(at_ms, actor, action, detail) "
-                        "VALUES (?1, ?2, 'framework import', ?3)",
-                        e)) < 0) {
-        free(detail);
-        goto out;
-    }
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)now_ms);
-    sqlite3_bind_text(st, 2, by, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, detail, -1, SQLITE_TRANSIENT);
+    r = hubdb_audit(db, now_ms, by, "framework import", detail, e);
     free(detail);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        r = db_fail(db, e, "record audit");
+    if (r < 0)
         goto out;
-    }
-    sqlite3_finalize(st);
-    st = NULL;
     if ((r = db_commit(db, e)) < 0)
         goto out;
     in_tx = false;

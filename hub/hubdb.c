@@ -178,6 +178,24 @@ int hubdb_next_chg(sqlite3 *db, uint64_t *chg, struct dti_err *e)
     return db_meta_set_u64(db, "chg", v + 1, e);
 }
 
+int hubdb_audit(sqlite3 *db, uint64_t at_ms, const char *actor, const char *action,
+                const char *detail, struct dti_err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int r = db_prepare(
+        db, &st, "INSERT INTO audit(at_ms, actor, action, detail) VALUES (?1, ?2, ?3, ?4)", e);
+    if (r < 0)
+        return r;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)at_ms);
+    sqlite3_bind_text(st, 2, actor, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, action, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, detail, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        r = db_fail(db, e, "record audit");
+    sqlite3_finalize(st);
+    return r;
+}
+
 /* ---- units ---- */
 
 static bool level_valid(const char *s)

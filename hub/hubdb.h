@@ -37,6 +37,10 @@ int hubdb_open(sqlite3 **out, const char *dir, bool create, struct dti_err *e);
  * transaction. Values, notices and frameworks share these numbers. */
 int hubdb_next_chg(sqlite3 *db, uint64_t *chg, struct dti_err *e);
 
+/* Record who did what, when, in the audit table (inside the caller's transaction). */
+int hubdb_audit(sqlite3 *db, uint64_t at_ms, const char *actor, const char *action,
+                const char *detail, struct dti_err *e);
+
 /* --- units --- */
 
 /* Import code,name,level,parent_code[,valid_from,valid_to,successor] rows

@@ -97,16 +97,7 @@ static int hub_tick(sqlite3 *db, uint64_t now_ms, uint64_t *hlc, struct dti_err 
 static int audit(sqlite3 *db, const struct actor *who, const char *action, const char *detail,
                  struct dti_err *e)
 {
-    sqlite3_stmt *st = NULL;
-    int r = db_prepare(
-        db, &st, "INSERT INTO audit(at_ms, actor, action, detail) VALUES (?1, ?2, ?3, ?4)", e);
-    if (r < 0)
-        return r;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)who->now_ms);
-    sqlite3_bind_text(st, 2, who->by, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, action, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, detail, -1, SQLITE_STATIC);
-    return run(db, st, "record audit", e);
+    return hubdb_audit(db, who->now_ms, who->by, action, detail, e);
 }
 
 static int notify(sqlite3 *db, const char *agent, const char *unit, const char *element,

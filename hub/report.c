@@ -1834,51 +1834,30 @@ static json_t *merge_row_json(const struct framework *fw, int64_t version, const
     return o;
 }
 
-/* A row's place in the sort by parent: parent, then position. */
-struct merge_by_parent {
-    const char *parent;
-    size_t index;
-};
-
-static int merge_parent_cmp(const void *a, const void *b)
-{
-    const struct merge_by_parent *x = a, *y = b;
-    int c = strcmp(x->parent, y->parent);
-    return c ? c : (x->index > y->index) - (x->index < y->index);
-}
-
 /* rank_level over all rows; rank_parent and parent_units over the rows that
  * share a parent on as_of. */
 static void merge_rank(struct merge_row *m, size_t n)
 {
     if (n == 0)
         return;
-    double *dti = xmalloc(n * sizeof(double));
-    unsigned *rk = xmalloc(n * sizeof(unsigned));
-    struct merge_by_parent *order = xmalloc(n * sizeof(*order));
+    double *dti = xmalloc(n * sizeof(*dti));
+    const char **parent = xmalloc(n * sizeof(*parent));
+    unsigned *all = xmalloc(n * sizeof(*all)), *in_parent = xmalloc(n * sizeof(*in_parent));
+    size_t *size = xmalloc(n * sizeof(*size));
     for (size_t i = 0; i < n; i++) {
         dti[i] = m[i].res->dti;
-        order[i] = (struct merge_by_parent){m[i].asof.parent, i};
+        parent[i] = m[i].asof.parent;
     }
-    score_rank(dti, n, rk);
-    for (size_t i = 0; i < n; i++)
-        m[i].rank_level = rk[i];
-    qsort(order, n, sizeof(*order), merge_parent_cmp);
-    for (size_t g = 0; g < n;) {
-        size_t end = g + 1;
-        while (end < n && !strcmp(order[end].parent, order[g].parent))
-            end++;
-        for (size_t k = g; k < end; k++)
-            dti[k - g] = m[order[k].index].res->dti;
-        score_rank(dti, end - g, rk);
-        for (size_t k = g; k < end; k++) {
-            m[order[k].index].rank_parent = rk[k - g];
-            m[order[k].index].parent_units = end - g;
-        }
-        g = end;
+    score_rank_grouped(dti, parent, n, all, in_parent, size);
+    for (size_t i = 0; i < n; i++) {
+        m[i].rank_level = all[i];
+        m[i].rank_parent = in_parent[i];
+        m[i].parent_units = size[i];
     }
-    free(order);
-    free(rk);
+    free(size);
+    free(in_parent);
+    free(all);
+    free(parent);
     free(dti);
 }
 

@@ -9,6 +9,7 @@
  * insert the rows. The whole run is one transaction: a failure stores nothing.
  */
 #include "scoring.h"
+#include "hubdb.h"
 #include "buf.h"
 #include "crypto.h"
 #include "db.h"
@@ -384,48 +385,26 @@ static void scored_release(struct scored *s, size_t n)
     free(s);
 }
 
-/* A unit's place in the sort by parent: parent, then position (stable). */
-struct by_parent {
-    const char *parent;
-    size_t index;
-};
-
-static int parent_cmp(const void *a, const void *b)
-{
-    const struct by_parent *x = a, *y = b;
-    int c = strcmp(x->parent, y->parent);
-    return c ? c : (x->index > y->index) - (x->index < y->index);
-}
-
 /* rank_level over all units; rank_parent over the units of each parent. */
 static void rank_units(struct scored *u, size_t n)
 {
     if (n == 0)
         return;
-    double *dti = xmalloc(n * sizeof(double));
-    unsigned *rk = xmalloc(n * sizeof(unsigned));
-    struct by_parent *order = xmalloc(n * sizeof(*order));
+    double *dti = xmalloc(n * sizeof(*dti));
+    const char **parent = xmalloc(n * sizeof(*parent));
+    unsigned *all = xmalloc(n * sizeof(*all)), *in_parent = xmalloc(n * sizeof(*in_parent));
     for (size_t i = 0; i < n; i++) {
         dti[i] = u[i].dti;
-        order[i] = (struct by_parent){u[i].parent, i};
+        parent[i] = u[i].parent;
     }
-    score_rank(dti, n, rk);
-    for (size_t i = 0; i < n; i++)
-        u[i].rank_level = rk[i];
-    qsort(order, n, sizeof(*order), parent_cmp);
-    for (size_t g = 0; g < n;) {
-        size_t end = g + 1;
-        while (end < n && !strcmp(order[end].parent, order[g].parent))
-            end++;
-        for (size_t k = g; k < end; k++)
-            dti[k - g] = u[order[k].index].dti;
-        score_rank(dti, end - g, rk);
-        for (size_t k = g; k < end; k++)
-            u[order[k].index].rank_parent = rk[k - g];
-        g = end;
+    score_rank_grouped(dti, parent, n, all, in_parent, NULL);
+    for (size_t i = 0; i < n; i++) {
+        u[i].rank_level = all[i];
+        u[i].rank_parent = in_parent[i];
     }
-    free(order);
-    free(rk);
+    free(in_parent);
+    free(all);
+    free(parent);
     free(dti);
 }
 
@@ -704,23 +683,10 @@ int scoring_run(sqlite3 *db, const char *period, const char *by, uint64_t now_ms
     }
     sqlite3_finalize(st);
     st = NULL;
-    if ((r = db_prepare(db, &st,
-                        "INSERT INTO audit(at_ms, actor, action, detail) "
-                        "VALUES (?1, ?2, 'score', ?3)",
-                        e)) < 0) {
-        free(detail);
-        goto out;
-    }
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)now_ms);
-    sqlite3_bind_text(st, 2, by, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, detail, -1, SQLITE_TRANSIENT);
+    r = hubdb_audit(db, now_ms, by, "score", detail, e);
     free(detail);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        r = db_fail(db, e, "record audit");
+    if (r < 0)
         goto out;
-    }
-    sqlite3_finalize(st);
-    st = NULL;
     if ((r = db_commit(db, e)) < 0)
         goto out;
     in_tx = false;

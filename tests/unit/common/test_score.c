@@ -383,9 +383,29 @@ static void test_note_names(void **state)
     score_result_free(NULL);
 }
 
+/* Ranks overall and within groups: ties share a rank, the next is skipped. */
+static void test_rank_grouped(void **state)
+{
+    (void)state;
+    const double v[] = {1, 2, 2, 3, 0.5};
+    const char *const g[] = {"a", "b", "a", "b", "c"};
+    unsigned all[5], in_group[5];
+    size_t size[5];
+    score_rank_grouped(v, g, 5, all, in_group, size);
+    const unsigned want_all[] = {4, 2, 2, 1, 5};
+    const unsigned want_group[] = {2, 2, 1, 1, 1};
+    const size_t want_size[] = {2, 2, 2, 2, 1};
+    for (size_t i = 0; i < 5; i++) {
+        assert_int_equal(all[i], want_all[i]);
+        assert_int_equal(in_group[i], want_group[i]);
+        assert_int_equal(size[i], want_size[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rank_grouped),
         cmocka_unit_test(test_commune_best_and_empty),
         cmocka_unit_test(test_commune_partial),
         cmocka_unit_test(test_same_inputs_same_hash),
