@@ -92,7 +92,14 @@ static void on_batches(struct relay *rl, struct evhttp_request *req)
     const struct manifest_entry *m;
     size_t n = envelope_manifest(env, &m);
     for (size_t i = 0; i < n; i++) {
-        if (store_check_scope(rl->st, m[i].unit, NULL) < 0) {
+        struct dti_err se = {0};
+        int sr = store_check_scope(rl->st, m[i].unit, &se);
+        if (sr < 0 &&
+            sr != DTI_ESCOPE) { /* the district's store is busy: not the commune's fault */
+            httpsd_refuse(rl->httpsd, req, DTI_EUNAVAILABLE, dti_err_text(&se, sr));
+            goto out;
+        }
+        if (sr < 0) {
             snprintf(msg, sizeof(msg),
                      "unit %s is outside the scope of this district relay (unit %s): it relays "
                      "only for units under it",
@@ -124,7 +131,11 @@ static void on_batches(struct relay *rl, struct evhttp_request *req)
         break;
     case RELAYBOX_REFUSED: {
         struct problem pb = {0}, hub = {0};
-        problem_decode(ans.body.data, ans.body.len, &hub);
+        if (problem_decode(ans.body.data, ans.body.len, &hub) < 0) {
+            hub.code = DTI_EPROTO;
+            snprintf(hub.reason, sizeof(hub.reason), "%s", dti_reason(DTI_EPROTO));
+            snprintf(hub.message, sizeof(hub.message), "the hub refused the batch");
+        }
         pb = hub;
         snprintf(pb.message, sizeof(pb.message), "relayed by district %s: %.300s", rl->unit,
                  hub.message);
@@ -138,9 +149,9 @@ static void on_batches(struct relay *rl, struct evhttp_request *req)
         break;
     case RELAYBOX_FULL:
         snprintf(msg, sizeof(msg),
-                 "the district relay already holds %d batches of agent %s for the hub; sync "
-                 "again after the district has forwarded them",
-                 RELAYBOX_MAX_PER_AGENT, h->agent_id);
+                 "the district relay is full (it holds as many batches as it may: %d per "
+                 "commune agent, %d in all); sync again after the district has forwarded them",
+                 RELAYBOX_MAX_PER_AGENT, RELAYBOX_MAX_HELD);
         httpsd_refuse(rl->httpsd, req, DTI_EUNAVAILABLE, msg);
         break;
     }
@@ -217,7 +228,8 @@ static void on_changes(struct relay *rl, struct evhttp_request *req)
     }
     /* the agent signed the request-URI: it goes on exactly as it came */
     size_t n = strlen(uri);
-    bool ok = n <= RELAY_URI_MAX;
+    /* origin-form only: "/v1/...", never "//host/..." or "https://host/..." */
+    bool ok = n <= RELAY_URI_MAX && uri[0] == '/' && uri[1] != '/';
     for (size_t i = 0; ok && i < n; i++)
         ok = uri[i] > 0x20 && uri[i] < 0x7f;
     if (!ok) {

@@ -3,6 +3,7 @@
  * them to the hub (see relaybox.h and docs/PROTOCOL.md, "Relay").
  */
 #include "relaybox.h"
+#include "envelope.h"
 #include "db.h"
 #include "problem.h"
 #include "receipt.h"
@@ -78,6 +79,21 @@ int relaybox_offer(struct store *st, const char *agent, uint64_t seq,
         goto out;
     sqlite3_bind_text(cnt, 1, agent, -1, SQLITE_STATIC);
     if (sqlite3_step(cnt) == SQLITE_ROW && sqlite3_column_int64(cnt, 0) >= RELAYBOX_MAX_PER_AGENT) {
+        ans->fate = RELAYBOX_FULL;
+        goto commit;
+    }
+    /* and a ceiling over the whole relay: anyone on the office LAN can post, and
+     * agent ids are the sender's to choose, so the disk must not be theirs to fill */
+    sqlite3_finalize(cnt);
+    cnt = NULL;
+    if ((r = db_prepare(db, &cnt,
+                        "SELECT count(*), coalesce(sum(length(envelope)), 0) FROM relayed "
+                        "WHERE receipt IS NULL AND problem IS NULL",
+                        e)) < 0)
+        goto out;
+    if (sqlite3_step(cnt) == SQLITE_ROW &&
+        (sqlite3_column_int64(cnt, 0) >= RELAYBOX_MAX_HELD ||
+         (uint64_t)sqlite3_column_int64(cnt, 1) + len > RELAYBOX_MAX_BYTES)) {
         ans->fate = RELAYBOX_FULL;
         goto commit;
     }
@@ -209,7 +225,9 @@ static int forward_one(sqlite3 *db, const uint8_t hub_pub[CRYPTO_PUBKEY_LEN],
         goto out;
     }
     bool decoded = problem_decode(resp.body.data, resp.body.len, &pb) == 0 && pb.reason[0];
-    int code = decoded ? pb.code : resp.status == 413 ? DTI_ETOOBIG : DTI_EHTTP;
+    int code = decoded ? pb.code : resp.status == 413 ? DTI_ETOOBIG : DTI_EUNAVAILABLE;
+    /* only the hub's own words (a Problem) or a 413 are final; an answer without a
+     * Problem (a proxy's 4xx, 408, 429) is kept and tried again later */
     if (resp.status >= 500 || dti_transient(code)) {
         r = dti_errf(e, dti_transient(code) ? code : DTI_EUNAVAILABLE,
                      "forward relayed batch %" PRIu64 " of agent %s: the hub answered %ld%s%s", seq,
@@ -251,7 +269,7 @@ int relaybox_forward(struct store *st, const uint8_t hub_pub[CRYPTO_PUBKEY_LEN],
     struct buf env;
     int r;
     memset(rep, 0, sizeof(*rep));
-    buf_init(&env, BUF_UNLIMITED);
+    buf_init(&env, ENVELOPE_MAX);
     /* (agent, seq) only grows, so every held row is sent at most once per call */
     while ((r = next_held(db, agent, &seq, hash, &env, e)) == 0) {
         bool acked;

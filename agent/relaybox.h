@@ -23,7 +23,9 @@
 #include "store.h"
 #include "transport.h"
 
-#define RELAYBOX_MAX_PER_AGENT 10000 /* batches held for one commune agent */
+#define RELAYBOX_MAX_PER_AGENT 10000    /* batches held for one commune agent */
+#define RELAYBOX_MAX_HELD 100000        /* batches held for all communes together */
+#define RELAYBOX_MAX_BYTES (2ull << 30) /* bytes held for all communes together */
 
 /* What the relay can say about an envelope offered to it. */
 enum relaybox_fate {

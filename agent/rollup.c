@@ -95,6 +95,10 @@ int rollup_build(struct store *st, const char *period, json_t **out, struct dti_
                              period);
                 goto out;
             }
+            /* the result borrowed its band name from f: borrow it from fw, the same
+             * version, instead */
+            if (x->res->band >= 0)
+                x->res->band_name = fw->bands[x->res->band].name;
         }
         su[done] = (struct summary_unit){x->code,
                                          NULL,

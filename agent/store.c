@@ -240,6 +240,11 @@ int store_check_scope(struct store *st, const char *unit, struct dti_err *e)
         return r;
     sqlite3_bind_text(s, 1, unit, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) { /* busy is not "outside the scope" */
+        r = db_fail(st->db, e, "read the scope");
+        sqlite3_finalize(s);
+        return r;
+    }
     sqlite3_finalize(s);
     if (rc == SQLITE_ROW)
         return 0;

@@ -40,6 +40,8 @@ int frameworks_import(sqlite3 *db, const char *text, size_t len, const char *sou
     struct framework *fw = NULL;
     sqlite3_stmt *st = NULL;
     bool in_tx = false;
+    if (!source_name)
+        source_name = "framework";
     int r = framework_parse(text, len, source_name, &fw, probs);
     if (r < 0) {
         size_t n = probs ? probs->n : 0;

@@ -58,23 +58,6 @@ int scoring_latest_run(sqlite3 *db, const char *period, int64_t *run, struct dti
     return r;
 }
 
-/* The last day of a period as YYYY-MM-DD: a unit is scored for a period when
- * it is in effect on that day. */
-static void period_last_day(const char *p, char out[32])
-{
-    int year = (p[0] - '0') * 1000 + (p[1] - '0') * 100 + (p[2] - '0') * 10 + (p[3] - '0');
-    int month = 12;
-    if (p[4] == 'Q')
-        month = (p[5] - '0') * 3;
-    else if (p[4] == '-')
-        month = (p[5] - '0') * 10 + (p[6] - '0');
-    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int d = days[month - 1];
-    if (month == 2 && ((year % 4 == 0 && year % 100 != 0) || year % 400 == 0))
-        d = 29;
-    snprintf(out, 32, "%04d-%02d-%02d", year, month, d);
-}
-
 /* ---- agents: whose versions are a unit's own ---- */
 
 struct agent_ent {
@@ -606,7 +589,9 @@ int scoring_run(sqlite3 *db, const char *period, const char *by, uint64_t now_ms
     char prev[PERIOD_MAX + 1];
     int r;
     snprintf(sum.period, sizeof(sum.period), "%s", period);
-    period_last_day(period, cx.last_day);
+    /* a unit is scored for a period when it is in effect on the period's last day */
+    char first_day[11];
+    units_period_days(period, first_day, cx.last_day);
     if ((r = db_begin(db, e)) < 0)
         return r;
     in_tx = true;
