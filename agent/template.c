@@ -3,6 +3,7 @@
  * UTF-8 with a BOM, CRLF.
  */
 #include "template.h"
+#include "csv.h"
 #include "util.h"
 #include "value.h"
 
@@ -34,37 +35,16 @@ static const char *type_label(enum fw_type t)
     return "";
 }
 
-/* One cell: quoted when it holds a separator, a quote or a line end (RFC 4180),
- * cut at max bytes (on a character boundary, with "…" after). */
+/* A cell read back by 'dti-agent import' (codes, value, comment, author): exact. */
 static int put_cell(struct buf *out, const char *s, size_t max, bool first)
 {
-    size_t n = strlen(s);
-    bool cut = n > max;
-    if (cut) {
-        n = max;
-        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-            n--; /* back to the start of the character that did not fit */
-    }
-    int r = first ? 0 : buf_puts(out, ",");
-    bool quote = strcspn(s, ",\"\r\n") < n;
-    if (r == 0 && quote)
-        r = buf_puts(out, "\"");
-    for (size_t i = 0; r == 0 && i < n;) {
-        size_t run = strcspn(s + i, "\"");
-        if (run > n - i)
-            run = n - i;
-        r = buf_append(out, s + i, run);
-        i += run;
-        if (r == 0 && i < n) { /* a quote: doubled */
-            r = buf_puts(out, "\"\"");
-            i++;
-        }
-    }
-    if (r == 0 && cut)
-        r = buf_puts(out, "…");
-    if (r == 0 && quote)
-        r = buf_puts(out, "\"");
-    return r;
+    return csv_put(out, s, first, false, max);
+}
+
+/* A helper cell people only read (names, bounds, evidence): never run as a formula. */
+static int put_note(struct buf *out, const char *s, size_t max)
+{
+    return csv_put(out, s, false, true, max);
 }
 
 static void put_number(struct buf *b, double d)
@@ -153,13 +133,12 @@ static int put_row(struct buf *out, const struct framework *fw, size_t i, const 
         (r = put_cell(out, value, VALUE_TEXT_MAX, false)) < 0 ||
         (r = put_cell(out, comment, COMMENT_MAX, false)) < 0 ||
         (r = put_cell(out, author, AUTHOR_MAX, false)) < 0 ||
-        (r = put_cell(out, el->name, FRAMEWORK_NAME_MAX, false)) < 0 ||
-        (r = put_cell(out, type_label(el->type), TEMPLATE_HELPER_MAX, false)) < 0)
+        (r = put_note(out, el->name, FRAMEWORK_NAME_MAX)) < 0 ||
+        (r = put_note(out, type_label(el->type), TEMPLATE_HELPER_MAX)) < 0)
         return r;
     buf_reset(scratch);
     bounds(scratch, el);
-    if ((r = put_cell(out, scratch->data ? (char *)scratch->data : "", TEMPLATE_HELPER_MAX,
-                      false)) < 0 ||
+    if ((r = put_note(out, scratch->data ? (char *)scratch->data : "", TEMPLATE_HELPER_MAX)) < 0 ||
         (r = put_cell(out, is_required(fw, i) ? "có" : "không", TEMPLATE_HELPER_MAX, false)) < 0)
         return r;
     /* chi_so: the components that read the element; minh_chung: their evidence */
@@ -167,17 +146,15 @@ static int put_row(struct buf *out, const struct framework *fw, size_t i, const 
     for (size_t c = 0; c < fw->ncomponents; c++)
         if (reads(&fw->components[c], i))
             buf_printf(scratch, "%s%s", scratch->len ? "; " : "", fw->components[c].code);
-    if ((r = put_cell(out, scratch->data ? (char *)scratch->data : "", TEMPLATE_HELPER_MAX,
-                      false)) < 0)
+    if ((r = put_note(out, scratch->data ? (char *)scratch->data : "", TEMPLATE_HELPER_MAX)) < 0)
         return r;
     buf_reset(scratch);
     for (size_t c = 0; c < fw->ncomponents; c++)
         if (reads(&fw->components[c], i) && fw->components[c].evidence)
             buf_printf(scratch, "%s%s: %s", scratch->len ? " | " : "", fw->components[c].code,
                        fw->components[c].evidence);
-    if ((r = put_cell(out, scratch->data ? (char *)scratch->data : "", TEMPLATE_HELPER_MAX,
-                      false)) < 0 ||
-        (r = put_cell(out, el->description ? el->description : "", TEMPLATE_HELPER_MAX, false)) < 0)
+    if ((r = put_note(out, scratch->data ? (char *)scratch->data : "", TEMPLATE_HELPER_MAX)) < 0 ||
+        (r = put_note(out, el->description ? el->description : "", TEMPLATE_HELPER_MAX)) < 0)
         return r;
     return buf_puts(out, "\r\n");
 }

@@ -280,3 +280,37 @@ void csv_free(struct csv *c)
     free(c->data);
     free(c);
 }
+
+int csv_put(struct buf *out, const char *s, bool first, bool text, size_t max)
+{
+    size_t n = strlen(s);
+    bool cut = max > 0 && n > max;
+    if (cut) {
+        n = max;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--; /* back to the start of the character that did not fit */
+    }
+    bool formula = text && n > 0 && strchr("=+-@\t\r", s[0]) != NULL;
+    bool quote = formula || strcspn(s, ",\"\r\n") < n;
+    int r = first ? 0 : buf_puts(out, ",");
+    if (r == 0 && quote)
+        r = buf_puts(out, "\"");
+    if (r == 0 && formula)
+        r = buf_puts(out, "'");
+    for (size_t i = 0; r == 0 && i < n;) {
+        size_t run = strcspn(s + i, "\"");
+        if (run > n - i)
+            run = n - i;
+        r = buf_append(out, s + i, run);
+        i += run;
+        if (r == 0 && i < n) { /* a quote: doubled */
+            r = buf_puts(out, "\"\"");
+            i++;
+        }
+    }
+    if (r == 0 && cut)
+        r = buf_puts(out, "…");
+    if (r == 0 && quote)
+        r = buf_puts(out, "\"");
+    return r;
+}

@@ -12,9 +12,11 @@
 #ifndef DTI_CSV_H
 #define DTI_CSV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
+#include "buf.h"
 #include "err.h"
 
 #define CSV_MAX_FIELDS 64
@@ -35,5 +37,15 @@ int csv_next(struct csv *c, char ***fields, size_t *nfields, struct dti_err *e);
 /* Physical line number on which the last returned record started (1-based). */
 size_t csv_line(const struct csv *c);
 void csv_free(struct csv *c);
+
+/*
+ * Append one RFC 4180 field to out: a ',' before it unless first; quoted when
+ * it holds a comma, quote, CR or LF (quotes doubled); when max > 0, cut at max
+ * bytes on a character boundary with "…" after. With text set, a text a
+ * spreadsheet would run as a formula (=, +, -, @, tab or CR first) is written
+ * after an apostrophe - for cells people read, never for cells read back
+ * (a value of -5 must stay -5). 0 or DTI_ETOOBIG (out's ceiling).
+ */
+int csv_put(struct buf *out, const char *s, bool first, bool text, size_t max);
 
 #endif

@@ -7,6 +7,7 @@
  * inputs to show that they reproduce it.
  */
 #include "report.h"
+#include "csv.h"
 #include "cli.h"
 #include "crypto.h"
 #include "db.h"
@@ -692,27 +693,11 @@ int report_group_render(sqlite3 *db, const char *period, const char *level, cons
 
 /* ---- CSV ---- */
 
-/* One RFC 4180 field: quoted when it holds a comma, quote, CR or LF (quotes
- * doubled). A text that a spreadsheet would run as a formula (=, +, -, @ or a
- * tab first) is written after an apostrophe. */
+/* One field (common/csv.c csv_put; the report is read by people, so text cells
+ * never run as formulas). The report's buffer has no ceiling: no error to carry. */
 static void csv_field(struct buf *b, bool first, const char *s, bool text)
 {
-    if (!first)
-        buf_puts(b, ",");
-    bool formula = text && s[0] && strchr("=+-@\t\r", s[0]);
-    bool quote = formula || strpbrk(s, ",\"\r\n") != NULL;
-    if (quote)
-        buf_puts(b, "\"");
-    if (formula)
-        buf_puts(b, "'");
-    for (const char *p = s; *p; p++) {
-        if (*p == '"')
-            buf_puts(b, "\"\"");
-        else
-            buf_append(b, p, 1);
-    }
-    if (quote)
-        buf_puts(b, "\"");
+    csv_put(b, s, first, text, 0);
 }
 
 static void csv_num(struct buf *b, const json_t *o, const char *key)

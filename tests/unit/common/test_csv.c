@@ -660,9 +660,44 @@ static void test_free_null(void **state)
     csv_free(NULL);
 }
 
+/* The writer: quoting, doubled quotes, cutting on a character boundary, and the
+ * formula guard only for text people read. */
+static void test_put(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 4096);
+    assert_int_equal(csv_put(&b, "22750", true, false, 0), 0);
+    assert_int_equal(csv_put(&b, "-5", false, false, 0), 0);           /* read back: exact */
+    assert_int_equal(csv_put(&b, "=HYPERLINK(1)", false, true, 0), 0); /* read by people */
+    assert_int_equal(csv_put(&b, "a,\"b\"", false, false, 0), 0);
+    assert_int_equal(csv_put(&b, "Nhận thức số", false, true, 8), 0); /* 8 bytes: "Nhận t" + … */
+    assert_string_equal((char *)b.data, "22750,-5,\"'=HYPERLINK(1)\",\"a,\"\"b\"\"\",Nhận t…");
+    /* what the writer wrote, the reader reads back */
+    FILE *f = fmemopen(b.data, b.len, "r");
+    struct csv *c = NULL;
+    char **fld;
+    size_t nf;
+    struct dti_err e = {0};
+    assert_int_equal(csv_open(&c, f), 0);
+    assert_int_equal(csv_next(c, &fld, &nf, &e), 1);
+    assert_int_equal(nf, 5);
+    assert_string_equal(fld[1], "-5");
+    assert_string_equal(fld[3], "a,\"b\"");
+    csv_free(c);
+    fclose(f);
+    /* the buffer's ceiling is an error, not a truncation */
+    struct buf small;
+    buf_init(&small, 4);
+    assert_int_equal(csv_put(&small, "hello", true, false, 0), DTI_ETOOBIG);
+    buf_release(&small);
+    buf_release(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_put),
         cmocka_unit_test(test_plain_rows),
         cmocka_unit_test(test_no_final_newline),
         cmocka_unit_test(test_single_field_and_spaces),
