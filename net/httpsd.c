@@ -252,8 +252,9 @@ int httpsd_open(struct httpsd **out, const struct httpsd_config *cfg, httpsd_rou
     struct evhttp_bound_socket *bs =
         evhttp_bind_socket_with_handle(d->http, cfg->host, (ev_uint16_t)cfg->port);
     if (!bs) {
-        dti_errf(e, r, "cannot listen on %s:%u: address in use or not available", cfg->host,
-                 cfg->port);
+        int err = EVUTIL_SOCKET_ERROR();
+        dti_errf(e, r, "cannot listen on '%s:%u': %s", cfg->host, cfg->port,
+                 err ? evutil_socket_error_to_string(err) : "address not available");
         goto fail;
     }
     struct sockaddr_storage ss;
@@ -263,8 +264,11 @@ int httpsd_open(struct httpsd **out, const struct httpsd_config *cfg, httpsd_rou
                                            : ntohs(((struct sockaddr_in *)&ss)->sin_port);
     d->sigterm = evsignal_new(d->base, SIGTERM, on_signal, d);
     d->sigint = evsignal_new(d->base, SIGINT, on_signal, d);
-    event_add(d->sigterm, NULL);
-    event_add(d->sigint, NULL);
+    if (!d->sigterm || !d->sigint || event_add(d->sigterm, NULL) < 0 ||
+        event_add(d->sigint, NULL) < 0) {
+        dti_errf(e, r, "cannot watch for SIGTERM and SIGINT");
+        goto fail;
+    }
     signal(SIGPIPE, SIG_IGN);
     *out = d;
     return 0;
