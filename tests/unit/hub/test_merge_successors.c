@@ -14,7 +14,7 @@
  * values; the normal report and the stored results are unchanged; a loop of
  * successors is an error, not a hang; refusals; CSV and HTML columns.
  */
-#define _XOPEN_SOURCE 700 /* nftw, mkdtemp, fmemopen */
+#define _XOPEN_SOURCE 700 /* mkdtemp, fmemopen */
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,7 +22,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -35,6 +34,7 @@
 #include "db.h"
 #include "frameworks.h"
 #include "hubdb.h"
+#include "hubfix.h"
 #include "report.h"
 #include "scoring.h"
 #include "util.h"
@@ -103,14 +103,6 @@ struct fx {
     int64_t chg;
 };
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void put(struct fx *f, const char *unit, const char *element, const char *period,
                 const char *text)
 {
@@ -134,17 +126,6 @@ static void put(struct fx *f, const char *unit, const char *element, const char 
     sqlite3_bind_int64(st, 8, f->chg);
     assert_int_equal(sqlite3_step(st), SQLITE_DONE);
     sqlite3_finalize(st);
-}
-
-static void import_units(struct fx *f, const char *csv_text, const char *today)
-{
-    struct dti_err e = {0};
-    size_t n = 0;
-    FILE *csv = fmemopen((void *)csv_text, strlen(csv_text), "r");
-    int r = units_import_on(f->db, csv, "units.csv", today, &n, &e);
-    fclose(csv);
-    if (r < 0)
-        fail_msg("units_import_on: %s", e.msg);
 }
 
 static void import_fw(struct fx *f, const char *period)
@@ -187,7 +168,7 @@ static int setup(void **state)
     struct dti_err e = {0};
     assert_int_equal(hubdb_open(&f->db, f->dir, true, &e), 0);
     *state = f;
-    import_units(f, units_2023, "2023-01-01");
+    fix_import_units(f->db, units_2023, "2023-01-01");
     import_fw(f, "2023");
     import_fw(f, "2024");
     put(f, "22747", "meetings", "2023", "10");
@@ -203,7 +184,7 @@ static int setup(void **state)
     put(f, "22741", "meetings", "2023", "3");
     put(f, "22741", "share", "2023", "0.5");
     put(f, "22741", "chair", "2023", "chu_tich");
-    import_units(f, units_merge, "2024-11-01");
+    fix_import_units(f->db, units_merge, "2024-11-01");
     score(f, "2023");
     /* 2024: 22747 sent 6 meetings before it ended (the run does not score it) */
     put(f, "22747", "meetings", "2024", "6");
@@ -218,7 +199,7 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     db_close(f->db);
-    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    fix_rmtree(f->dir);
     free(f->dir);
     free(f);
     return 0;

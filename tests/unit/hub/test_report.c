@@ -12,7 +12,7 @@
  * refusals; explanations (inputs, methods, missing inputs, and the check
  * that stored inputs reproduce the stored result); the size ceiling.
  */
-#define _XOPEN_SOURCE 700 /* nftw, mkdtemp */
+#define _XOPEN_SOURCE 700 /* mkdtemp */
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,7 +20,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -36,6 +35,7 @@
 #include "db.h"
 #include "frameworks.h"
 #include "hubdb.h"
+#include "hubfix.h"
 #include "report.h"
 #include "scoring.h"
 #include "util.h"
@@ -95,11 +95,6 @@ struct fx {
     int64_t chg;
 };
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
 static void put(struct fx *f, const char *unit, const char *element, const char *period,
                 const char *text, const char *origin)
 {
@@ -158,12 +153,7 @@ static int setup(void **state)
     f->dir = xstrdup(tmpl);
     struct dti_err e = {0};
     assert_int_equal(hubdb_open(&f->db, f->dir, true, &e), 0);
-    FILE *csv = fmemopen((void *)units_csv, strlen(units_csv), "r");
-    size_t n = 0;
-    int r = units_import(f->db, csv, "units.csv", &n, &e);
-    fclose(csv);
-    if (r < 0)
-        fail_msg("units_import: %s", e.msg);
+    fix_import_units(f->db, units_csv, NULL);
     uint8_t pub[CRYPTO_PUBKEY_LEN];
     assert_int_equal(crypto_random(pub, sizeof(pub)), 0);
     assert_int_equal(agents_create(f->db, AGENT_A, "22741", pub, NOW, NULL), 0);
@@ -207,7 +197,7 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     db_close(f->db);
-    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    fix_rmtree(f->dir);
     free(f->dir);
     free(f);
     return 0;

@@ -17,7 +17,7 @@
  * rerun and a changed hash for a changed input; the hub's stored points equal
  * score_unit's on the shipped framework; refusals that store nothing.
  */
-#define _XOPEN_SOURCE 700 /* nftw, mkdtemp */
+#define _XOPEN_SOURCE 700 /* mkdtemp */
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,7 +25,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
@@ -41,6 +40,7 @@
 #include "framework.h"
 #include "frameworks.h"
 #include "hubdb.h"
+#include "hubfix.h"
 #include "score.h"
 #include "scoring.h"
 #include "util.h"
@@ -108,11 +108,6 @@ struct fx {
     int64_t chg;
 };
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
 static void add_agent(sqlite3 *db, const char *id, const char *unit)
 {
     uint8_t pub[CRYPTO_PUBKEY_LEN];
@@ -128,14 +123,7 @@ static int setup(void **state)
     f->dir = xstrdup(tmpl);
     struct dti_err e = {0};
     assert_int_equal(hubdb_open(&f->db, f->dir, true, &e), 0);
-    FILE *csv = fmemopen((void *)units_csv, strlen(units_csv), "r");
-    size_t n = 0;
-    int r = units_import(f->db, csv, "units.csv", &n, &e);
-    fclose(csv);
-    if (r < 0)
-        print_error("units_import: %s\n", e.msg);
-    assert_int_equal(r, 0);
-    assert_int_equal(n, 9);
+    assert_int_equal(fix_import_units(f->db, units_csv, NULL), 9);
     add_agent(f->db, AGENT_A, "22741");
     add_agent(f->db, AGENT_A2, "22741");
     add_agent(f->db, AGENT_B, "22738");
@@ -148,23 +136,10 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     db_close(f->db);
-    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    fix_rmtree(f->dir);
     free(f->dir);
     free(f);
     return 0;
-}
-
-/* Run SQL that returns one integer. */
-static int64_t sql_int(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        fail_msg("cannot prepare %s: %s", sql, sqlite3_errmsg(db));
-    if (sqlite3_step(st) != SQLITE_ROW)
-        fail_msg("no row from %s", sql);
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
 }
 
 static void insert_version(struct fx *f, const char *table, const char *unit, const char *element,
@@ -317,8 +292,8 @@ static void test_framework_refused_lists_every_problem(void **state)
     struct dti_err e = {0};
     int64_t version = -1;
     bool unchanged = true;
-    int64_t chg_before = sql_int(f->db, "SELECT coalesce((SELECT value FROM meta WHERE key = "
-                                        "'chg'), 0)");
+    int64_t chg_before = fix_sql_int(f->db, "SELECT coalesce((SELECT value FROM meta WHERE key = "
+                                            "'chg'), 0)");
     int r = frameworks_import(f->db, bad, strlen(bad), "bad.json", "tester", NOW, &version,
                               &unchanged, &pr, &e);
     assert_int_equal(r, DTI_EPARSE);
@@ -346,11 +321,12 @@ static void test_framework_refused_lists_every_problem(void **state)
     assert_true(sum);
     assert_true(pr.n >= 3);
     fw_problems_release(&pr);
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM frameworks"), 0);
-    assert_int_equal(sql_int(f->db, "SELECT coalesce((SELECT value FROM meta WHERE key = 'chg'), "
-                                    "0)"),
+    assert_int_equal(fix_sql_int(f->db, "SELECT count(*) FROM frameworks"), 0);
+    assert_int_equal(fix_sql_int(f->db,
+                                 "SELECT coalesce((SELECT value FROM meta WHERE key = 'chg'), "
+                                 "0)"),
                      chg_before);
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM audit"), 0);
+    assert_int_equal(fix_sql_int(f->db, "SELECT count(*) FROM audit"), 0);
 }
 
 static void test_framework_versions(void **state)
@@ -359,16 +335,17 @@ static void test_framework_versions(void **state)
     struct dti_err e = {0};
     char *v1 = fw_json("2023", "Bộ chỉ số thử");
     bool unchanged = true;
-    int64_t chg_before = sql_int(f->db, "SELECT coalesce((SELECT value FROM meta WHERE key = "
-                                        "'chg'), 0)");
+    int64_t chg_before = fix_sql_int(f->db, "SELECT coalesce((SELECT value FROM meta WHERE key = "
+                                            "'chg'), 0)");
     assert_int_equal(import_fw(f, v1, &unchanged), 1);
     assert_false(unchanged);
     /* the new version took the next change number, so agents receive it */
-    assert_int_equal(sql_int(f->db, "SELECT chg FROM frameworks WHERE version = 1"),
+    assert_int_equal(fix_sql_int(f->db, "SELECT chg FROM frameworks WHERE version = 1"),
                      chg_before + 1);
-    assert_int_equal(sql_int(f->db, "SELECT value FROM meta WHERE key = 'chg'"), chg_before + 1);
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM audit WHERE action = 'framework "
-                                    "import'"),
+    assert_int_equal(fix_sql_int(f->db, "SELECT value FROM meta WHERE key = 'chg'"),
+                     chg_before + 1);
+    assert_int_equal(fix_sql_int(f->db, "SELECT count(*) FROM audit WHERE action = 'framework "
+                                        "import'"),
                      1);
 
     /* the same content laid out differently is the same version */
@@ -380,8 +357,9 @@ static void test_framework_versions(void **state)
     assert_string_not_equal(relaid, v1);
     assert_int_equal(import_fw(f, relaid, &unchanged), 1);
     assert_true(unchanged);
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM frameworks"), 1);
-    assert_int_equal(sql_int(f->db, "SELECT value FROM meta WHERE key = 'chg'"), chg_before + 1);
+    assert_int_equal(fix_sql_int(f->db, "SELECT count(*) FROM frameworks"), 1);
+    assert_int_equal(fix_sql_int(f->db, "SELECT value FROM meta WHERE key = 'chg'"),
+                     chg_before + 1);
 
     /* a changed file for the same level and period is a new version */
     char *v2 = fw_json("2023", "Bộ chỉ số thử, sửa đổi");
@@ -455,8 +433,8 @@ static void test_points_ranks_and_completeness(void **state)
     assert_int_equal(sum.levels[0].framework_version, version);
     assert_int_equal(sum.levels[0].units, 5);
     assert_int_equal(sum.units, 5);
-    assert_int_equal(sql_int(f->db, "SELECT units FROM score_runs WHERE id = 1"), 5);
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM results WHERE unit = '22747'"), 0);
+    assert_int_equal(fix_sql_int(f->db, "SELECT units FROM score_runs WHERE id = 1"), 5);
+    assert_int_equal(fix_sql_int(f->db, "SELECT count(*) FROM results WHERE unit = '22747'"), 0);
 
     static const struct {
         const char *unit;
@@ -484,10 +462,11 @@ static void test_points_ranks_and_completeness(void **state)
         char *sql = xasprintf("SELECT band = '%s' AND level = 'commune' AND period = '2023' "
                               "FROM results WHERE run = 1 AND unit = '%s'",
                               want[i].band, u);
-        assert_int_equal(sql_int(f->db, sql), 1);
+        assert_int_equal(fix_sql_int(f->db, sql), 1);
         free(sql);
     }
-    assert_int_equal(sql_int(f->db, "SELECT parent = '586' FROM results WHERE unit = '22801'"), 1);
+    assert_int_equal(fix_sql_int(f->db, "SELECT parent = '586' FROM results WHERE unit = '22801'"),
+                     1);
 
     /* the detail: components, indicators, pillars and the inputs used */
     sqlite3_stmt *st = NULL;
@@ -538,19 +517,19 @@ static void test_rerun_is_identical_and_a_change_changes_the_hash(void **state)
         "a.rank_parent = b.rank_parent AND a.self_points IS b.self_points AND "
         "a.self_dti IS b.self_dti AND a.detail = b.detail AND a.framework_version = "
         "b.framework_version AND a.parent IS b.parent";
-    assert_int_equal(sql_int(f->db, same), 5);
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM results WHERE run = 2"), 5);
+    assert_int_equal(fix_sql_int(f->db, same), 5);
+    assert_int_equal(fix_sql_int(f->db, "SELECT count(*) FROM results WHERE run = 2"), 5);
 
     /* one figure of one unit changes: its hash and points change, nobody else's hash */
     put(f, "22804", "meetings", "2023", "2", "hub");
     score(f, "2023", &s3);
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM results a JOIN results b ON a.unit = "
-                                    "b.unit AND a.run = 2 AND b.run = 3 WHERE a.input_hash = "
-                                    "b.input_hash"),
+    assert_int_equal(fix_sql_int(f->db, "SELECT count(*) FROM results a JOIN results b ON a.unit = "
+                                        "b.unit AND a.run = 2 AND b.run = 3 WHERE a.input_hash = "
+                                        "b.input_hash"),
                      4);
-    assert_int_equal(sql_int(f->db, "SELECT a.input_hash != b.input_hash FROM results a JOIN "
-                                    "results b ON a.unit = b.unit AND a.run = 2 AND b.run = 3 "
-                                    "WHERE a.unit = '22804'"),
+    assert_int_equal(fix_sql_int(f->db, "SELECT a.input_hash != b.input_hash FROM results a JOIN "
+                                        "results b ON a.unit = b.unit AND a.run = 2 AND b.run = 3 "
+                                        "WHERE a.unit = '22804'"),
                      1);
     CHECK_RESULT(f, 3, "22804", "points", 10);
     CHECK_RESULT(f, 3, "22804", "inputs_present", 1);
@@ -561,9 +540,9 @@ static void test_rerun_is_identical_and_a_change_changes_the_hash(void **state)
     score(f, "2023", &s4);
     CHECK_RESULT(f, 4, "22804", "points", 0);
     CHECK_RESULT(f, 4, "22804", "inputs_present", 1);
-    assert_int_equal(sql_int(f->db, "SELECT a.input_hash != b.input_hash FROM results a JOIN "
-                                    "results b ON a.unit = b.unit AND a.run = 2 AND b.run = 4 "
-                                    "WHERE a.unit = '22804'"),
+    assert_int_equal(fix_sql_int(f->db, "SELECT a.input_hash != b.input_hash FROM results a JOIN "
+                                        "results b ON a.unit = b.unit AND a.run = 2 AND b.run = 4 "
+                                        "WHERE a.unit = '22804'"),
                      1);
     int64_t latest = 0;
     struct dti_err e = {0};
@@ -734,15 +713,15 @@ static void test_refusals_store_nothing(void **state)
     assert_int_equal(scoring_run(f->db, "2023Q5", "tester", NOW, &s, &e), DTI_EPERIOD);
     dti_err_clear(&e);
     assert_int_equal(scoring_run(f->db, "'; DROP TABLE x", "tester", NOW, &s, &e), DTI_EPERIOD);
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM score_runs"), 0);
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM results"), 0);
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM audit"), 0);
+    assert_int_equal(fix_sql_int(f->db, "SELECT count(*) FROM score_runs"), 0);
+    assert_int_equal(fix_sql_int(f->db, "SELECT count(*) FROM results"), 0);
+    assert_int_equal(fix_sql_int(f->db, "SELECT count(*) FROM audit"), 0);
     /* a framework for another period does not score this one */
     char *text = fw_json("2022", "Bộ chỉ số thử 2022");
     import_fw(f, text, NULL);
     dti_err_clear(&e);
     assert_int_equal(scoring_run(f->db, "2023", "tester", NOW, &s, &e), DTI_ENOTFOUND);
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM score_runs"), 0);
+    assert_int_equal(fix_sql_int(f->db, "SELECT count(*) FROM score_runs"), 0);
     free(text);
 }
 

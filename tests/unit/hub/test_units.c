@@ -12,7 +12,7 @@
  * answer; scope over the parent history; migration 6's backfill of an
  * existing database.
  */
-#define _XOPEN_SOURCE 700 /* nftw, mkdtemp, fmemopen */
+#define _XOPEN_SOURCE 700 /* mkdtemp, fmemopen */
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,7 +20,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +29,7 @@
 
 #include "db.h"
 #include "hubdb.h"
+#include "hubfix.h"
 #include "util.h"
 
 #define TODAY "2030-01-01"
@@ -38,11 +38,6 @@ struct fx {
     char *dir;
     sqlite3 *db;
 };
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
 
 static void import_file(sqlite3 *db, const char *path, size_t want)
 {
@@ -55,17 +50,6 @@ static void import_file(sqlite3 *db, const char *path, size_t want)
     if (r < 0)
         fail_msg("units_import %s: %s", path, e.msg);
     assert_int_equal(n, want);
-}
-
-static void import_text(sqlite3 *db, const char *csv, const char *today)
-{
-    struct dti_err e = {0};
-    size_t n = 0;
-    FILE *f = fmemopen((void *)csv, strlen(csv), "r");
-    int r = units_import_on(db, f, "units.csv", today, &n, &e);
-    fclose(f);
-    if (r < 0)
-        fail_msg("units_import: %s", e.msg);
 }
 
 static int setup(void **state)
@@ -86,7 +70,7 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     db_close(f->db);
-    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    fix_rmtree(f->dir);
     free(f->dir);
     free(f);
     return 0;
@@ -108,16 +92,6 @@ static bool in_period(sqlite3 *db, const char *code, const char *period, char wh
     if (units_in_period(db, code, period, &existed, why, 256, &e) < 0)
         fail_msg("units_in_period %s %s: %s", code, period, e.msg);
     return existed;
-}
-
-static int64_t sql_int(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
 }
 
 static void test_period_days(void **state)
@@ -204,9 +178,11 @@ static void test_districts_abolished(void **state)
     assert_string_equal(as_of(f->db, "56", "2025-07-01").name, "Tỉnh Khánh Hòa");
 
     /* nothing deleted: both parent links of a re-parented commune are kept */
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM unit_parents WHERE unit = '22741'"), 2);
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM unit_names WHERE unit = '22750'"), 2);
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM unit_parents WHERE unit = '22747'"), 1);
+    assert_int_equal(fix_sql_int(f->db, "SELECT count(*) FROM unit_parents WHERE unit = '22741'"),
+                     2);
+    assert_int_equal(fix_sql_int(f->db, "SELECT count(*) FROM unit_names WHERE unit = '22750'"), 2);
+    assert_int_equal(fix_sql_int(f->db, "SELECT count(*) FROM unit_parents WHERE unit = '22747'"),
+                     1);
 
     /* the same file again changes no answer */
     import_file(f->db, DTI_SOURCE_DIR "/data/units-ninh-thuan-changes.csv", 75);
@@ -221,16 +197,16 @@ static void test_change_today(void **state)
 {
     struct fx *f = *state;
     /* Xã Phước Chính moves from Bác Ái (584) to 582 with no date: from "today" */
-    import_text(f->db, "code,name,level,parent_code\n22804,Xã Phước Chính,commune,582\n",
-                "2026-03-15");
+    fix_import_units(f->db, "code,name,level,parent_code\n22804,Xã Phước Chính,commune,582\n",
+                     "2026-03-15");
     assert_string_equal(as_of(f->db, "22804", "2026-03-14").parent, "56");
     assert_string_equal(as_of(f->db, "22804", "2026-03-15").parent, "582");
     assert_string_equal(as_of(f->db, "22804", "2023-01-01").parent, "584");
     /* a date across a month and year boundary */
-    import_text(f->db,
-                "code,name,level,parent_code,valid_from\n22804,Xã Phước Chính mới,commune,582,"
-                "2027-01-01\n",
-                "2026-03-15");
+    fix_import_units(f->db,
+                     "code,name,level,parent_code,valid_from\n22804,Xã Phước Chính mới,commune,582,"
+                     "2027-01-01\n",
+                     "2026-03-15");
     assert_string_equal(as_of(f->db, "22804", "2026-12-31").name, "Xã Phước Chính");
     assert_string_equal(as_of(f->db, "22804", "2027-01-01").name, "Xã Phước Chính mới");
 }
@@ -276,16 +252,16 @@ static void test_migration_backfill(void **state)
         0);
     db_close(db);
     assert_int_equal(hubdb_open(&db, tmpl, false, &e), 0);
-    assert_int_equal(sql_int(db, "SELECT count(*) FROM unit_parents WHERE unit = '582' AND "
-                                 "parent = '58' AND valid_from = '2007-01-01'"),
+    assert_int_equal(fix_sql_int(db, "SELECT count(*) FROM unit_parents WHERE unit = '582' AND "
+                                     "parent = '58' AND valid_from = '2007-01-01'"),
                      1);
-    assert_int_equal(sql_int(db, "SELECT count(*) FROM unit_names"), 2);
+    assert_int_equal(fix_sql_int(db, "SELECT count(*) FROM unit_names"), 2);
     struct unit_asof u;
     assert_int_equal(units_as_of(db, "582", "2020-01-01", &u, &e), 0);
     assert_string_equal(u.parent, "58");
     assert_false(units_as_of(db, "582", "2006-12-31", &u, &e) == 0 && u.exists);
     db_close(db);
-    nftw(tmpl, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    fix_rmtree(tmpl);
 }
 
 static void test_refusals(void **state)
